@@ -1,0 +1,156 @@
+import type { DeviceHal } from '../hal/types';
+import { configPathFrom, loadConfig } from './config';
+import { EreceiptError, exitStatusOf, isEreceiptError } from './errors';
+import { systemClocks, type Clocks } from './clock';
+import { createLogger } from './log';
+import { openHal } from './open-hal';
+import { redact } from './secret';
+import type { HttpTransport } from './transport';
+import type { CommandContext } from './commands/context';
+
+declare const __VERSION__: string;
+export const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : '0.0.0-dev';
+
+export const USAGE = `Usage: ereceipt-auth [--config FILE] COMMAND [options]
+
+Commands:
+  boot [--wait SECONDS]  log in, write the token file and exit; retry while the
+                         identity service is unreachable, for up to SECONDS (60)
+  provision --stdin [--offline]
+                         set the credentials from client_id=, client_secret= and
+                         presharedkey= lines on standard input; they are checked
+                         with the identity service first unless --offline
+  status [--json]        show the terminal, credentials, token and last error
+  token                  print a valid access token on standard output
+
+Options:
+  --config FILE          configuration file (default: $ERECEIPT_AUTH_CONFIG,
+                         then /etc/ereceipt-auth/config.json)
+  --help, --version
+
+Exit status: 0 ok, 64 usage, 65 bad data from the device, 69 device missing,
+70 internal error, 73/74 cannot write/read a file, 75 identity service
+unreachable (try later), 77 credentials rejected, 78 configuration missing or
+invalid, not provisioned, or credentials file unreadable.
+`;
+
+/** Where the CLI reads and writes; `main` passes the process's own. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+/** Seams for tests; each defaults to the real thing. */
+export interface CliSeams {
+  clocks?: Clocks;
+  transport?: HttpTransport;
+  openHal?: typeof openHal;
+}
+
+type Command = (ctx: CommandContext, args: string[]) => Promise<void>;
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  boot: async () => (await import('./commands/boot')).boot,
+  provision: async () => (await import('./commands/provision')).provision,
+  status: async () => (await import('./commands/status')).status,
+  token: async () => (await import('./commands/token')).token,
+};
+
+/** Runs one command line; resolves to the exit status. Never throws. */
+export async function runCli(argv: string[], io: CliIo, seams: CliSeams = {}): Promise<number> {
+  const log = createLogger({ write: io.stderr });
+  let hal: DeviceHal | undefined;
+  try {
+    const { configArg, command, rest, help, version } = parseArgs(argv);
+    if (help) {
+      io.stdout(USAGE);
+      return 0;
+    }
+    if (version) {
+      io.stdout(`ereceipt-auth ${VERSION}\n`);
+      return 0;
+    }
+    const load = command === undefined ? undefined : COMMANDS[command];
+    if (!load) {
+      const shown = command !== undefined && /^[a-z-]{1,20}$/.test(command) ? `unknown command "${command}"` : 'no command given';
+      throw new EreceiptError('ERR_USAGE', `${shown}: the commands are ${Object.keys(COMMANDS).join(', ')}; see --help`);
+    }
+    const run = await load();
+    const config = loadConfig(configPathFrom(configArg, io.env));
+    let opening: Promise<DeviceHal> | undefined;
+    const ctx: CommandContext = {
+      config,
+      hal: () => {
+        opening ??= (seams.openHal ?? openHal)(config.hal).then((opened) => (hal = opened));
+        return opening;
+      },
+      transport: seams.transport ?? lazyTransport(config),
+      clocks: seams.clocks ?? systemClocks,
+      log,
+      stdout: io.stdout,
+      stdin: io.stdin,
+    };
+    await run(ctx, rest);
+    return 0;
+  } catch (error) {
+    return report(error, log);
+  } finally {
+    await hal?.close().catch(() => {});
+  }
+}
+
+/** The network stack and node-fetch load on the first request, not at start-up. */
+function lazyTransport(config: Parameters<typeof import('./transport').createTransport>[0]): HttpTransport {
+  let real: HttpTransport | undefined;
+  return async (url, init) => {
+    real ??= (await import('./transport')).createTransport(config);
+    return real(url, init);
+  };
+}
+
+function report(error: unknown, log: ReturnType<typeof createLogger>): number {
+  if (isEreceiptError(error)) {
+    log.error(error.message);
+    return error.exitStatus;
+  }
+  const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  log.error(`internal error (${redact(what).slice(0, 200)}): please report it with the output of "ereceipt-auth status"`);
+  return exitStatusOf.ERR_INTERNAL;
+}
+
+interface ParsedArgs {
+  configArg?: string;
+  command?: string;
+  rest: string[];
+  help: boolean;
+  version: boolean;
+}
+
+/** Global options may stand before or after the command; everything else belongs to the command. */
+function parseArgs(argv: string[]): ParsedArgs {
+  const parsed: ParsedArgs = { rest: [], help: false, version: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--config') {
+      const value = argv[++i];
+      if (value === undefined || value === '') throw new EreceiptError('ERR_USAGE', '--config needs a file name');
+      parsed.configArg = value;
+    } else if (arg.startsWith('--config=')) {
+      parsed.configArg = arg.slice('--config='.length);
+    } else if (arg === '--help' || arg === '-h') {
+      parsed.help = true;
+    } else if (arg === '--version' || arg === '-V') {
+      parsed.version = true;
+    } else if (parsed.command === undefined && !arg.startsWith('-')) {
+      parsed.command = arg;
+    } else {
+      parsed.rest.push(arg);
+    }
+  }
+  if (parsed.command === undefined && parsed.rest.length > 0 && !parsed.help && !parsed.version) {
+    throw new EreceiptError('ERR_USAGE', 'options come after a command: see --help');
+  }
+  return parsed;
+}

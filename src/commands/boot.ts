@@ -1,0 +1,42 @@
+import { EreceiptError } from '../errors';
+import { loadGrant, loginWithRetry, noteFailure, saveToken } from '../login';
+import type { CommandContext } from './context';
+
+export const DEFAULT_BOOT_WAIT_SECONDS = 60;
+
+/** `boot [--wait SECONDS]`: log in, retrying transient failures, write the token file, exit. */
+export async function boot(ctx: CommandContext, args: string[]): Promise<void> {
+  const waitSeconds = parseWait(args);
+  try {
+    const grant = await loadGrant(ctx.config, await ctx.hal());
+    const token = await loginWithRetry(grant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: waitSeconds * 1000 });
+    const file = await saveToken(ctx.config, token, ctx.clocks.now(), ctx.log);
+    ctx.log.info(`authenticated terminal ${grant.identity.serial}; token valid until ${file.expires_at}${file.scope ? ` (scope ${file.scope})` : ''}`);
+  } catch (error) {
+    await noteFailure(ctx.config, error, ctx.clocks.now());
+    throw error;
+  }
+}
+
+function parseWait(args: string[]): number {
+  let wait = DEFAULT_BOOT_WAIT_SECONDS;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const value = arg === '--wait' ? args[++i] : arg.startsWith('--wait=') ? arg.slice(7) : undefined;
+    if (value === undefined) {
+      throw new EreceiptError('ERR_USAGE', arg === '--wait' ? '--wait needs a number of seconds' : `boot does not take ${describeArg(arg)}: see --help`);
+    }
+    if (!/^\d+(\.\d+)?$/.test(value) || Number(value) > 86_400) throw new EreceiptError('ERR_USAGE', '--wait takes a number of seconds from 0 to 86400');
+    wait = Number(value);
+  }
+  return wait;
+}
+
+/** Names an unexpected argument without echoing what could be a pasted secret. */
+export function describeArg(arg: string): string {
+  if (arg.startsWith('-')) {
+    const name = arg.split('=')[0] as string;
+    return /^--?[A-Za-z][A-Za-z0-9-]{0,30}$/.test(name) ? `the option ${name}` : 'that option';
+  }
+  return 'arguments';
+}

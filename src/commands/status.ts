@@ -1,0 +1,129 @@
+import { resolveOsVersion } from '../config';
+import { readCredentials } from '../credentials';
+import { EreceiptError } from '../errors';
+import { decodeClaims, lacksB2c } from '../jwt';
+import { redact } from '../secret';
+import { readState, readTokenFile, secondsLeft } from '../token-file';
+import { describeArg } from './boot';
+import type { CommandContext } from './context';
+
+/** What `status --json` prints. Never a secret: at most the last four characters of the client_id. */
+export interface StatusReport {
+  config: string;
+  identityUrl: string;
+  device: { driver: string; serial?: string; modelFramework?: string; osVersion: string; error?: string };
+  credentials: { file: string; state: 'ok' | 'absent' | 'unreadable' | 'unchecked'; clientIdEnd?: string; error?: string };
+  token: {
+    file: string;
+    state: 'valid' | 'expired' | 'absent';
+    expiresAt?: string;
+    secondsLeft?: number;
+    obtainedAt?: string;
+    scope?: string | null;
+    /** true or false when the token lists the taxpayer's tags, null when it does not say. */
+    b2c?: boolean | null;
+  };
+  lastSuccessAt?: string;
+  lastError?: { code: string; message: string; at: string };
+  clockOffsetSeconds?: number;
+}
+
+/** `status [--json]`: what this terminal is, what it holds, and what happened last. */
+export async function status(ctx: CommandContext, args: string[]): Promise<void> {
+  const json = args.includes('--json');
+  const other = args.find((arg) => arg !== '--json');
+  if (other !== undefined) throw new EreceiptError('ERR_USAGE', `status does not take ${describeArg(other)}: see --help`);
+  const report = await collect(ctx);
+  ctx.stdout(json ? `${JSON.stringify(report, null, 2)}\n` : render(report));
+}
+
+async function collect(ctx: CommandContext): Promise<StatusReport> {
+  const { config } = ctx;
+  const now = ctx.clocks.now();
+  const report: StatusReport = {
+    config: config.configPath,
+    identityUrl: config.identityUrl,
+    device: { driver: config.hal.driver, osVersion: resolveOsVersion(config) },
+    credentials: { file: config.credentialsFile, state: 'unchecked' },
+    token: { file: config.tokenFile, state: 'absent' },
+  };
+
+  try {
+    const hal = await ctx.hal();
+    report.device.driver = hal.description;
+    const identity = await hal.identity();
+    report.device.serial = identity.serial;
+    report.device.modelFramework = identity.modelFramework;
+    const deviceSecret = hal.deviceSecret ? await hal.deviceSecret() : undefined;
+    const credentials = await readCredentials(config.credentialsFile, { serial: identity.serial, ...(deviceSecret ? { deviceSecret } : {}) }).catch(
+      (error: unknown) => {
+        const code = (error as EreceiptError).code;
+        report.credentials.state = code === 'ERR_NOT_PROVISIONED' ? 'absent' : 'unreadable';
+        report.credentials.error = redact((error as Error).message);
+        return undefined;
+      },
+    );
+    if (credentials) {
+      report.credentials.state = 'ok';
+      report.credentials.clientIdEnd = credentials.clientId.slice(-4);
+    }
+  } catch (error) {
+    report.device.error = redact((error as Error).message);
+  }
+
+  const file = await readTokenFile(config.tokenFile);
+  if (file) {
+    const left = Math.floor(secondsLeft(file, now));
+    const claims = decodeClaims(file.access_token);
+    report.token = {
+      file: config.tokenFile,
+      state: left > 0 ? 'valid' : 'expired',
+      expiresAt: file.expires_at,
+      secondsLeft: Math.max(0, left),
+      obtainedAt: file.obtained_at,
+      scope: file.scope,
+      b2c: claims?.tags === undefined ? null : !lacksB2c(claims),
+    };
+  }
+  const state = await readState(config.tokenFile);
+  if (state.last_success_at) report.lastSuccessAt = state.last_success_at;
+  if (state.last_error) report.lastError = { ...state.last_error, message: redact(state.last_error.message) };
+  if (typeof state.clock_offset_seconds === 'number') report.clockOffsetSeconds = state.clock_offset_seconds;
+  return report;
+}
+
+function render(r: StatusReport): string {
+  const lines: string[] = [];
+  const row = (label: string, value: string) => lines.push(`${`${label}:`.padEnd(14)}${value}`);
+  row('config', r.config);
+  row('identity', r.identityUrl);
+  row('driver', r.device.driver);
+  if (r.device.error) row('device', `UNAVAILABLE - ${r.device.error}`);
+  else {
+    row('serial', r.device.serial ?? '');
+    row('model', r.device.modelFramework ?? '');
+  }
+  row('os version', r.device.osVersion);
+  const creds = r.credentials;
+  row(
+    'credentials',
+    creds.state === 'ok'
+      ? `ok (client_id ...${creds.clientIdEnd ?? ''}) in ${creds.file}`
+      : creds.state === 'unchecked'
+        ? `not checked (the device could not be read) in ${creds.file}`
+        : `${creds.state.toUpperCase()} - ${creds.error ?? ''}`,
+  );
+  const t = r.token;
+  if (t.state === 'absent') row('token', `none in ${t.file}`);
+  else {
+    row('token', `${t.state} until ${t.expiresAt} (${t.secondsLeft} s left)`);
+    row('scope', t.scope ?? '(none stated)');
+    row('B2C tag', t.b2c === null ? 'not stated in the token' : t.b2c ? 'yes' : 'NO - this taxpayer cannot submit receipts');
+  }
+  if (r.lastSuccessAt) row('last login', r.lastSuccessAt);
+  if (r.lastError) row('last error', `${r.lastError.at} ${r.lastError.message}`);
+  if (r.clockOffsetSeconds !== undefined && Math.abs(r.clockOffsetSeconds) >= 60) {
+    row('clock', `the local clock is ${Math.abs(r.clockOffsetSeconds)} s ${r.clockOffsetSeconds > 0 ? 'behind' : 'ahead of'} the server's`);
+  }
+  return `${lines.join('\n')}\n`;
+}

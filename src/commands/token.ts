@@ -1,0 +1,27 @@
+import { readTokenFile, secondsLeft } from '../token-file';
+import { describeArg } from './boot';
+import { EreceiptError } from '../errors';
+import type { CommandContext } from './context';
+
+/** A token with less than this left is not handed out: the caller could not use it. */
+export const MIN_SECONDS_LEFT = 60;
+
+/** `token`: print a valid access token and nothing else. */
+export async function token(ctx: CommandContext, args: string[]): Promise<void> {
+  if (args.length > 0) throw new EreceiptError('ERR_USAGE', `token does not take ${describeArg(args[0] as string)}: see --help`);
+  const file = await readTokenFile(ctx.config.tokenFile);
+  if (file && secondsLeft(file, ctx.clocks.now()) >= MIN_SECONDS_LEFT) {
+    ctx.stdout(`${file.access_token}\n`);
+    return;
+  }
+  const { loadGrant, loginWithRetry, noteFailure, saveToken } = await import('../login');
+  try {
+    const grant = await loadGrant(ctx.config, await ctx.hal());
+    const fresh = await loginWithRetry(grant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: 0 });
+    const saved = await saveToken(ctx.config, fresh, ctx.clocks.now(), ctx.log);
+    ctx.stdout(`${saved.access_token}\n`);
+  } catch (error) {
+    await noteFailure(ctx.config, error, ctx.clocks.now());
+    throw error;
+  }
+}

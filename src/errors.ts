@@ -1,0 +1,69 @@
+/**
+ * Every failure the module knows about, by stable code. Callers branch on `code`,
+ * never on the message; the message is the one line a technician reads.
+ */
+export const exitStatusOf = {
+  ERR_USAGE: 64,
+  ERR_HAL_BAD_DATA: 65,
+  ERR_HAL_UNAVAILABLE: 69,
+  ERR_INTERNAL: 70,
+  ERR_FILE_WRITE: 73,
+  ERR_FILE_READ: 74,
+  ERR_SERVICE_UNAVAILABLE: 75,
+  ERR_CREDENTIALS_REJECTED: 77,
+  ERR_CONFIG: 78,
+  ERR_NOT_PROVISIONED: 78,
+  ERR_CREDENTIALS_UNREADABLE: 78,
+} as const;
+
+export type ErrorCode = keyof typeof exitStatusOf;
+
+export interface ErrorDetails {
+  cause?: unknown;
+  /** How long the identity service asked us to wait (`Retry-After`), in ms. */
+  retryAfterMs?: number;
+  /** The OAuth `error` code the identity service answered with. */
+  oauthError?: string;
+  /** The HTTP status the identity service answered with. */
+  httpStatus?: number;
+  /** The server's `Date`, in ms since the epoch, when it sent one. */
+  serverDate?: number;
+}
+
+/** The one error class of the module; `code` says what kind of failure it is. */
+export class EreceiptError<C extends ErrorCode = ErrorCode> extends Error {
+  override readonly name = 'EreceiptError';
+  readonly code: C;
+  readonly retryAfterMs: number | undefined;
+  readonly oauthError: string | undefined;
+  readonly httpStatus: number | undefined;
+  readonly serverDate: number | undefined;
+
+  constructor(code: C, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = code;
+    this.retryAfterMs = details.retryAfterMs;
+    this.oauthError = details.oauthError;
+    this.httpStatus = details.httpStatus;
+    this.serverDate = details.serverDate;
+  }
+
+  get exitStatus(): number {
+    return exitStatusOf[this.code];
+  }
+}
+
+export function isEreceiptError(error: unknown): error is EreceiptError {
+  return error instanceof EreceiptError;
+}
+
+/** True for the failures worth retrying: the service was unreachable or failing. */
+export function isTransient(error: unknown): boolean {
+  return isEreceiptError(error) && error.code === 'ERR_SERVICE_UNAVAILABLE';
+}
+
+/** The system error code (`ENOENT`, `EACCES`, …) of a failed file or socket call. */
+export function systemCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

@@ -1,0 +1,30 @@
+import { redact } from './secret';
+
+export type LogLevel = 'error' | 'warning' | 'info';
+
+/** Where the module says what happened: one line per event, secrets removed. */
+export interface Logger {
+  error(message: string): void;
+  warn(message: string): void;
+  info(message: string): void;
+}
+
+export interface LoggerOptions {
+  write: (line: string) => void;
+  /** Show info lines (the default), or only warnings and errors. */
+  quiet?: boolean;
+}
+
+export function createLogger({ write, quiet = false }: LoggerOptions): Logger {
+  const emit = (level: LogLevel, message: string) => {
+    const text = redact(message).replace(/[\r\n]+/g, ' ');
+    write(`ereceipt-auth: ${level === 'info' ? '' : `${level}: `}${text}\n`);
+  };
+  return {
+    error: (message) => emit('error', message),
+    warn: (message) => emit('warning', message),
+    info: (message) => {
+      if (!quiet) emit('info', message);
+    },
+  };
+}

@@ -1,0 +1,84 @@
+import type { DeviceHal } from '../hal/types';
+import type { Clocks } from './clock';
+import { resolveOsVersion, type Config } from './config';
+import { readCredentials } from './credentials';
+import { isTransient } from './errors';
+import { requestToken, type TokenGrant, type TokenSet } from './identity-client';
+import { lacksB2c } from './jwt';
+import type { Logger } from './log';
+import { redact } from './secret';
+import { backoffDelay, BOOT_BACKOFF } from './schedule';
+import { recordState, tokenFileFrom, writeTokenFile, type TokenFile } from './token-file';
+import type { HttpTransport } from './transport';
+
+/** Reads the terminal's identity and its credentials: all that a login needs. */
+export async function loadGrant(config: Config, hal: DeviceHal): Promise<TokenGrant> {
+  const identity = await hal.identity();
+  const deviceSecret = hal.deviceSecret ? await hal.deviceSecret() : undefined;
+  const credentials = await readCredentials(config.credentialsFile, { serial: identity.serial, ...(deviceSecret ? { deviceSecret } : {}) });
+  return {
+    identityUrl: config.identityUrl,
+    identity,
+    osVersion: resolveOsVersion(config),
+    credentials,
+    ...(config.scope ? { scope: config.scope } : {}),
+  };
+}
+
+export interface LoginOptions {
+  transport: HttpTransport;
+  config: Pick<Config, 'timeoutSeconds'>;
+  clocks: Clocks;
+  log: Logger;
+  /** How long transient failures are retried, ms; 0 for one try. */
+  waitMs: number;
+}
+
+/**
+ * Logs in, retrying transient failures with backoff until `waitMs` has passed.
+ * A rejection is never retried: the same credentials would be refused again.
+ */
+export async function loginWithRetry(grant: TokenGrant, options: LoginOptions): Promise<TokenSet> {
+  const { clocks, log } = options;
+  const deadline = clocks.monotonic() + options.waitMs;
+  const timeoutMs = options.config.timeoutSeconds * 1000;
+  for (let attempt = 0; ; attempt++) {
+    // --wait bounds the whole login, each try included; --wait 0 is one try with the configured timeout.
+    const left = deadline - clocks.monotonic();
+    const tryMs = options.waitMs === 0 ? timeoutMs : Math.max(1000, Math.min(timeoutMs, left));
+    try {
+      return await requestToken(grant, { transport: options.transport, timeoutMs: tryMs, now: clocks.now });
+    } catch (error) {
+      if (!isTransient(error)) throw error;
+      const delay = backoffDelay(attempt, BOOT_BACKOFF, clocks.random, (error as { retryAfterMs?: number }).retryAfterMs);
+      if (clocks.monotonic() + delay >= deadline) throw error;
+      log.warn(`${(error as Error).message.replace(/: try again later$/, '')}; retrying in ${Math.ceil(delay / 1000)} s`);
+      await clocks.sleep(delay);
+    }
+  }
+}
+
+/** Writes the token file and notes the success; warns when the taxpayer cannot submit receipts. */
+export async function saveToken(config: Pick<Config, 'tokenFile'>, token: TokenSet, obtainedAt: number, log: Logger): Promise<TokenFile> {
+  const file = tokenFileFrom(token, obtainedAt);
+  await writeTokenFile(config.tokenFile, file);
+  await recordState(
+    config.tokenFile,
+    {
+      last_success_at: file.obtained_at,
+      ...(token.serverDate === undefined ? {} : { clock_offset_seconds: Math.round((token.serverDate - obtainedAt) / 1000) }),
+    },
+    { error: true },
+  );
+  if (lacksB2c(token.claims)) {
+    log.warn('the token does not carry the B2C tag, so this taxpayer cannot submit receipts: ask for the B2C tag on the taxpayer portal');
+  }
+  return file;
+}
+
+/** Notes a failure for `status`, then lets it go on. */
+export async function noteFailure(config: Pick<Config, 'tokenFile'>, error: unknown, now: number): Promise<void> {
+  const e = error as { code?: string; message?: string };
+  const message = redact(e.message ?? String(error));
+  await recordState(config.tokenFile, { last_error: { code: e.code ?? 'ERR_INTERNAL', message, at: new Date(now).toISOString() } });
+}

@@ -1,0 +1,58 @@
+const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
+const REDACTED = '[redacted]';
+
+/**
+ * Every secret value this process has wrapped. Output paths pass through `redact`,
+ * so a secret that slips into an error message from elsewhere (a server's
+ * `error_description`, a library's message) is still never printed.
+ */
+const known = new Set<string>();
+
+/** A secret string that prints as `[redacted]` however it is turned into text. */
+export class Secret {
+  readonly #value: string;
+
+  constructor(value: string) {
+    this.#value = value;
+    if (value.length >= 4) known.add(value);
+  }
+
+  /** The value itself, for the one place that must send it. */
+  reveal(): string {
+    return this.#value;
+  }
+
+  get length(): number {
+    return this.#value.length;
+  }
+
+  equals(other: Secret): boolean {
+    return this.#value === other.#value;
+  }
+
+  toString(): string {
+    return REDACTED;
+  }
+
+  toJSON(): string {
+    return REDACTED;
+  }
+
+  [inspectSymbol](): string {
+    return REDACTED;
+  }
+}
+
+/** Replaces every known secret value in `text` by `[redacted]`. */
+export function redact(text: string): string {
+  let out = text;
+  for (const value of known) {
+    if (out.includes(value)) out = out.split(value).join(REDACTED);
+  }
+  return out;
+}
+
+/** Marks a value that is not a `Secret` (an access token) as never to be printed. */
+export function registerSecretValue(value: string): void {
+  if (value.length >= 4) known.add(value);
+}

@@ -1,0 +1,86 @@
+import { promises as fs } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { writeFileAtomic } from './atomic-file';
+import type { TokenSet } from './identity-client';
+import { registerSecretValue } from './secret';
+
+/** The hand-off file the POS application reads (SPEC "Files it writes"). */
+export interface TokenFile {
+  access_token: string;
+  token_type: 'Bearer';
+  scope: string | null;
+  /** ISO 8601 UTC. */
+  expires_at: string;
+  /** ISO 8601 UTC. */
+  obtained_at: string;
+}
+
+export function tokenFileFrom(token: TokenSet, obtainedAt: number): TokenFile {
+  return {
+    access_token: token.accessToken,
+    token_type: 'Bearer',
+    scope: token.scope ?? null,
+    expires_at: new Date(obtainedAt + token.expiresIn * 1000).toISOString(),
+    obtained_at: new Date(obtainedAt).toISOString(),
+  };
+}
+
+/** Replaces the token file atomically: mode 0600, in a folder made 0700. */
+export async function writeTokenFile(path: string, file: TokenFile): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, dirMode: 0o700, what: 'token file' });
+}
+
+/** The token file, or undefined when there is none or it is not one we wrote. */
+export async function readTokenFile(path: string): Promise<TokenFile | undefined> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await fs.readFile(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const f = parsed as Partial<TokenFile> | null;
+  if (
+    typeof f?.access_token !== 'string' ||
+    f.token_type !== 'Bearer' ||
+    typeof f.expires_at !== 'string' ||
+    typeof f.obtained_at !== 'string' ||
+    !Number.isFinite(Date.parse(f.expires_at))
+  ) {
+    return undefined;
+  }
+  registerSecretValue(f.access_token);
+  return { access_token: f.access_token, token_type: 'Bearer', scope: typeof f.scope === 'string' ? f.scope : null, expires_at: f.expires_at, obtained_at: f.obtained_at };
+}
+
+/** Seconds the token file's token has left at `now` (ms); negative once expired. */
+export function secondsLeft(file: TokenFile, now: number): number {
+  return (Date.parse(file.expires_at) - now) / 1000;
+}
+
+/** What the last `boot`, `token` or `run` did, for `status`. Kept beside the token file. */
+export interface ServiceState {
+  last_success_at?: string;
+  last_error?: { code: string; message: string; at: string };
+  /** Server clock minus local clock, in seconds, at the last answer that had a `Date`. */
+  clock_offset_seconds?: number;
+}
+
+export function stateFilePath(tokenFile: string): string {
+  return join(dirname(tokenFile), 'state.json');
+}
+
+export async function readState(tokenFile: string): Promise<ServiceState> {
+  try {
+    const parsed: unknown = JSON.parse(await fs.readFile(stateFilePath(tokenFile), 'utf8'));
+    return typeof parsed === 'object' && parsed !== null ? (parsed as ServiceState) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Best effort: `status` is worse off without it, but no command fails for it. */
+export async function recordState(tokenFile: string, change: ServiceState, clear: { error?: boolean } = {}): Promise<void> {
+  const state = { ...(await readState(tokenFile)), ...change };
+  if (clear.error) delete state.last_error;
+  await writeFileAtomic(stateFilePath(tokenFile), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600, dirMode: 0o700, what: 'state file' }).catch(() => {});
+}

@@ -1,0 +1,327 @@
+// The built bundle, run as a boot script or a technician would, against the
+// identity-service simulator over real loopback HTTP, with real files.
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { startIdentitySim, type IdentitySim, type SimTerminal } from '../scripts/identity-sim';
+import { runBundle, transcript } from './helpers/bundle';
+import { useTempDir } from './helpers/temp-dir';
+
+const tempDir = useTempDir();
+
+const terminal: SimTerminal = {
+  serial: 'POS-TEST-0042',
+  modelFramework: '1',
+  osVersion: 'Debian 12',
+  clientId: 'd0394a9f-0607-40de-a978-2d3eb8375b04',
+  clientSecret: '6d62315e-d65a-4e41-9112-4195ea834edf',
+  presharedKey: '03ac674216f3e15c761ee1a5e255f067953623c8b388b4459e13f978d7c846f4',
+  tags: ['B2B', 'B2C'],
+};
+const input = (t: Pick<SimTerminal, 'clientId' | 'clientSecret' | 'presharedKey'>) =>
+  `# pasted from the taxpayer portal\nclient_id=${t.clientId}\nclient_secret=${t.clientSecret}\npresharedkey=${t.presharedKey}\n`;
+
+let sim: IdentitySim;
+/** Every access token the tests have seen: none may appear in any output but `token`'s stdout. */
+const tokensSeen = new Set<string>();
+
+beforeAll(async () => {
+  sim = await startIdentitySim({ terminals: [terminal, { ...terminal, serial: 'POS-B2B-ONLY', clientId: 'b2b-only-client-0001', tags: ['B2B'] }] });
+});
+afterAll(async () => {
+  await sim.close();
+});
+
+interface Setup {
+  dir: string;
+  config: string;
+  tokenFile: string;
+  credentialsFile: string;
+}
+
+function setup(overrides: Record<string, unknown> = {}, hal: Record<string, unknown> = {}): Setup {
+  const dir = tempDir();
+  const tokenFile = join(dir, 'run', 'token.json');
+  const credentialsFile = join(dir, 'lib', 'credentials');
+  const config = join(dir, 'config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      identityUrl: sim.url,
+      hal: { driver: 'sim', serial: terminal.serial, modelFramework: terminal.modelFramework, ...hal },
+      osVersion: terminal.osVersion,
+      credentialsFile,
+      tokenFile,
+      timeoutSeconds: 5,
+      ...overrides,
+    }),
+  );
+  return { dir, config, tokenFile, credentialsFile };
+}
+
+function noteTokens(s: Setup): void {
+  if (existsSync(s.tokenFile)) tokensSeen.add((JSON.parse(readFileSync(s.tokenFile, 'utf8')) as { access_token: string }).access_token);
+}
+
+async function provisioned(overrides: Record<string, unknown> = {}, hal: Record<string, unknown> = {}): Promise<Setup> {
+  const s = setup(overrides, hal);
+  const run = await runBundle(['--config', s.config, 'provision', '--stdin', '--offline'], { input: input(terminal) });
+  expect(run.status).toBe(0);
+  return s;
+}
+
+describe('exit 0', () => {
+  it('provisions, boots, reports status and hands out the token', async () => {
+    const s = setup();
+    let run = await runBundle(['--config', s.config, 'provision', '--stdin'], { input: input(terminal) });
+    expect(run).toMatchObject({ status: 0, stderr: '' });
+    expect(run.stdout).toBe('credentials saved for terminal POS-TEST-0042 (client_id ...5b04), verified with the identity service\n');
+    expect(statSync(s.credentialsFile).mode & 0o777).toBe(0o600);
+
+    const requestsBefore = sim.tokenRequestCount();
+    run = await runBundle(['--config', s.config, 'boot']);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toMatch(/^ereceipt-auth: authenticated terminal POS-TEST-0042; token valid until \d{4}-\d\d-\d\dT.*Z \(scope InvoicingAPI\)\n$/);
+    expect(sim.tokenRequestCount()).toBe(requestsBefore + 1);
+    const last = sim.requests[sim.requests.length - 1];
+    expect(last).toMatchObject({
+      method: 'POST',
+      path: '/connect/token',
+      status: 200,
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        posserial: terminal.serial,
+        pososversion: terminal.osVersion,
+        posmodelframework: terminal.modelFramework,
+        presharedkey: terminal.presharedKey,
+      },
+      form: { grant_type: 'client_credentials', client_id: terminal.clientId, client_secret: terminal.clientSecret },
+    });
+    expect(last?.form).not.toHaveProperty('scope');
+
+    const file = JSON.parse(readFileSync(s.tokenFile, 'utf8')) as Record<string, string>;
+    tokensSeen.add(file['access_token'] as string);
+    expect(Object.keys(file).sort()).toEqual(['access_token', 'expires_at', 'obtained_at', 'scope', 'token_type']);
+    expect(file['token_type']).toBe('Bearer');
+    const lifetime = (Date.parse(file['expires_at'] as string) - Date.parse(file['obtained_at'] as string)) / 1000;
+    expect(lifetime).toBe(3600);
+    expect(statSync(s.tokenFile).mode & 0o777).toBe(0o600);
+    expect(statSync(join(s.dir, 'run')).mode & 0o777).toBe(0o700);
+
+    run = await runBundle(['--config', s.config, 'token']);
+    expect(run).toMatchObject({ status: 0, stderr: '', stdout: `${file['access_token']}\n` });
+    expect(sim.tokenRequestCount()).toBe(requestsBefore + 1);
+
+    run = await runBundle(['--config', s.config, 'status']);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/serial: +POS-TEST-0042/);
+    expect(run.stdout).toMatch(/credentials: +ok \(client_id \.\.\.5b04\)/);
+    expect(run.stdout).toMatch(/token: +valid until/);
+    expect(run.stdout).toMatch(/B2C tag: +yes/);
+
+    run = await runBundle(['--config', s.config, 'status', '--json']);
+    const report = JSON.parse(run.stdout) as Record<string, Record<string, unknown>>;
+    expect(report['device']).toMatchObject({ serial: terminal.serial, modelFramework: '1', osVersion: 'Debian 12' });
+    expect(report['credentials']).toMatchObject({ state: 'ok', clientIdEnd: '5b04' });
+    expect(report['token']).toMatchObject({ state: 'valid', scope: 'InvoicingAPI', b2c: true });
+  });
+
+  it('token logs in again when the file has less than 60 s left', async () => {
+    const s = await provisioned();
+    sim.setLifetime(59);
+    try {
+      expect((await runBundle(['--config', s.config, 'boot'])).status).toBe(0);
+      const first = readFileSync(s.tokenFile, 'utf8');
+      noteTokens(s);
+      const before = sim.tokenRequestCount();
+      const run = await runBundle(['--config', s.config, 'token']);
+      expect(run.status).toBe(0);
+      expect(sim.tokenRequestCount()).toBe(before + 1);
+      expect(readFileSync(s.tokenFile, 'utf8')).not.toBe(first);
+      noteTokens(s);
+      expect(run.stdout.trim()).toBe((JSON.parse(readFileSync(s.tokenFile, 'utf8')) as { access_token: string }).access_token);
+    } finally {
+      sim.setLifetime(3600);
+    }
+  });
+
+  it('boot retries transient failures inside --wait', async () => {
+    const s = await provisioned();
+    sim.injectFaults({ kind: 'status', status: 503 }, { kind: 'drop' });
+    const run = await runBundle(['--config', s.config, 'boot', '--wait', '20']);
+    noteTokens(s);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toMatch(/warning: identity service is busy \(HTTP 503\); retrying in \d+ s/);
+    expect(run.stderr).toMatch(/warning: identity service at 127\.0\.0\.1:\d+ is unreachable .*retrying/);
+  });
+
+  it('warns when the token lacks the B2C tag', async () => {
+    const s = setup({}, { serial: 'POS-B2B-ONLY' });
+    const b2b = { ...terminal, clientId: 'b2b-only-client-0001' };
+    expect((await runBundle(['--config', s.config, 'provision', '--stdin'], { input: input(b2b) })).status).toBe(0);
+    const run = await runBundle(['--config', s.config, 'boot']);
+    noteTokens(s);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toMatch(/warning: the token does not carry the B2C tag, so this taxpayer cannot submit receipts/);
+    expect((await runBundle(['--config', s.config, 'status'])).stdout).toMatch(/B2C tag: +NO - this taxpayer cannot submit receipts/);
+  });
+
+  it('--help and --version', async () => {
+    expect(await runBundle(['--help'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^Usage: ereceipt-auth/) });
+    expect(await runBundle(['--version'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^ereceipt-auth \d+\.\d+\.\d+\n$/) });
+  });
+
+  it('reads the configuration named by ERECEIPT_AUTH_CONFIG', async () => {
+    const s = await provisioned();
+    const run = await runBundle(['status', '--json'], { env: { ERECEIPT_AUTH_CONFIG: s.config } });
+    expect(run.status).toBe(0);
+    expect((JSON.parse(run.stdout) as { config: string }).config).toBe(s.config);
+  });
+});
+
+describe('failures: one line on stderr, the exit status of SPEC.md', () => {
+  async function fails(args: string[], status: number, message: RegExp, inputText?: string, env?: NodeJS.ProcessEnv) {
+    const run = await runBundle(args, { ...(inputText === undefined ? {} : { input: inputText }), ...(env ? { env } : {}) });
+    expect({ status: run.status, stderr: run.stderr }).toEqual({ status, stderr: expect.stringMatching(message) });
+    const lines = run.stderr.trimEnd().split('\n');
+    expect(lines.filter((line) => line.startsWith('ereceipt-auth: error: '))).toHaveLength(1);
+    expect(lines.every((line) => line.startsWith('ereceipt-auth: '))).toBe(true);
+    return run;
+  }
+
+  it('64: unknown command, bad option, secret as an argument, no --stdin', async () => {
+    const s = setup();
+    await fails(['--config', s.config, 'frobnicate'], 64, /^ereceipt-auth: error: unknown command "frobnicate"/);
+    await fails(['--config', s.config, 'boot', '--wait', 'soon'], 64, /--wait takes a number of seconds/);
+    const run = await fails(['--config', s.config, 'provision', `--client-secret=${terminal.clientSecret}`], 64, /secrets are never taken as arguments/);
+    expect(run.stderr).toContain('--client-secret');
+    await fails(['--config', s.config, 'provision', '--stdin', terminal.presharedKey], 64, /provision does not take arguments/);
+    await fails(['--config', s.config, 'provision'], 64, /add --stdin/);
+    await fails(['--config', s.config, 'provision', '--stdin'], 64, /lacks presharedkey: nothing was saved/, `client_id=a\nclient_secret=${terminal.clientSecret}\n`);
+    expect(existsSync(s.credentialsFile)).toBe(false);
+  });
+
+  it('65: the device answers with bad data', async () => {
+    const s = setup({}, { fault: 'garbage' });
+    await fails(['--config', s.config, 'boot'], 65, /simulated terminal has a serial number that is not printable ASCII/);
+  });
+
+  it('69: no device', async () => {
+    const s = setup({}, { fault: 'missing' });
+    await fails(['--config', s.config, 'boot'], 69, /no device answers/);
+  });
+
+  it('70: a failure nobody classified, without a stack trace', async () => {
+    const s = setup({}, { fault: 'crash' });
+    await fails(['--config', s.config, 'boot'], 70, /^ereceipt-auth: error: internal error \(TypeError: simulated driver failure\): please report it/);
+  });
+
+  it('73: the token file cannot be written', async () => {
+    const s = await provisioned();
+    writeFileSync(join(s.dir, 'blocker'), '');
+    writeFileSync(s.config, JSON.stringify({ ...JSON.parse(readFileSync(s.config, 'utf8')), tokenFile: join(s.dir, 'blocker', 'token.json') }));
+    await fails(['--config', s.config, 'boot'], 73, /cannot write the token file .*blocker\/token\.json \((ENOTDIR|EEXIST)\)/);
+  });
+
+  it('74: the credentials file cannot be read', async () => {
+    const s = setup();
+    mkdirSync(s.credentialsFile, { recursive: true });
+    await fails(['--config', s.config, 'boot'], 74, /credentials file .* is not a regular file/);
+  });
+
+  it('75: the identity service fails or cannot be reached', async () => {
+    const s = await provisioned();
+    sim.injectFaults({ kind: 'status', status: 503, retryAfter: '120' });
+    await fails(['--config', s.config, 'boot', '--wait', '5'], 75, /^ereceipt-auth: error: identity service is busy \(HTTP 503, asks to wait 120 s\): try again later\n$/);
+    sim.injectFaults({ kind: 'status', status: 429, retryAfter: '3600' });
+    await fails(['--config', s.config, 'token'], 75, /identity service is busy \(HTTP 429, asks to wait 3600 s\)/);
+
+    const closed = await closedPort();
+    writeFileSync(s.config, JSON.stringify({ ...JSON.parse(readFileSync(s.config, 'utf8')), identityUrl: `http://127.0.0.1:${closed}` }));
+    await fails(['--config', s.config, 'boot', '--wait', '0'], 75, /identity service at 127\.0\.0\.1:\d+ is unreachable \(ECONNREFUSED\): check the network; try again later/);
+    const status = await runBundle(['--config', s.config, 'status']);
+    expect(status.stdout).toMatch(/last error: .*ECONNREFUSED/);
+  });
+
+  it('75: a timeout bounds the request', async () => {
+    const s = await provisioned({ timeoutSeconds: 1 });
+    sim.injectFaults({ kind: 'delay', ms: 3000 });
+    const run = await fails(['--config', s.config, 'boot', '--wait', '0'], 75, /did not answer within 1 s/);
+    expect(run.ms).toBeLessThan(2900);
+  });
+
+  it('77: credentials rejected, never retried, old credentials kept', async () => {
+    const s = await provisioned();
+    const before = readFileSync(s.credentialsFile);
+    const wrong = { ...terminal, presharedKey: 'a-mistyped-presharedkey-value' };
+    await fails(['--config', s.config, 'provision', '--stdin'], 77, /^ereceipt-auth: error: presharedkey rejected by the identity service \(invalid_presharedkey\): re-run provisioning; nothing was saved\n$/, input(wrong));
+    expect(readFileSync(s.credentialsFile).equals(before)).toBe(true);
+
+    sim.updateTerminal(terminal.clientId, { presharedKey: 'rotated-on-the-portal-0001' });
+    try {
+      const count = sim.tokenRequestCount();
+      await fails(['--config', s.config, 'boot', '--wait', '30'], 77, /^ereceipt-auth: error: presharedkey rejected by the identity service \(invalid_presharedkey\): re-run provisioning\n$/);
+      expect(sim.tokenRequestCount()).toBe(count + 1);
+    } finally {
+      sim.updateTerminal(terminal.clientId, { presharedKey: terminal.presharedKey });
+    }
+  });
+
+  it('78: configuration missing or invalid, not provisioned, credentials unreadable', async () => {
+    const s = setup();
+    await fails(['--config', join(s.dir, 'none.json'), 'boot'], 78, /configuration file .*none\.json does not exist: create it or pass --config FILE/);
+    await fails(['boot'], 78, /configuration file \/nonexistent\/c\.json does not exist/, undefined, { ERECEIPT_AUTH_CONFIG: '/nonexistent/c.json' });
+    writeFileSync(join(s.dir, 'bad.json'), JSON.stringify({ identityUrl: sim.url, hal: { driver: 'sim', serial: 'x', modelFramework: '1' }, tokenFle: '/x' }));
+    await fails(['--config', join(s.dir, 'bad.json'), 'boot'], 78, /has unknown key tokenFle: fix the file/);
+    await fails(['--config', s.config, 'boot'], 78, /not provisioned: there is no credentials file .*: run "ereceipt-auth provision"/);
+    await fails(['--config', s.config, 'token'], 78, /not provisioned/);
+
+    const p = await provisioned();
+    chmodSync(p.credentialsFile, 0o644);
+    await fails(['--config', p.config, 'boot'], 78, /is open to other users \(mode 644\)/);
+    chmodSync(p.credentialsFile, 0o600);
+
+    const bytes = readFileSync(p.credentialsFile);
+    bytes[bytes.length - 5] = (bytes[bytes.length - 5] as number) ^ 0x40;
+    writeFileSync(p.credentialsFile, bytes);
+    await fails(['--config', p.config, 'boot'], 78, /cannot be opened on this terminal \(made on another device, altered, or damaged\): re-run provisioning/);
+  });
+
+  it('78: the credentials file copied to another terminal', async () => {
+    const original = await provisioned();
+    const other = setup({}, { serial: 'POS-TEST-9999' });
+    mkdirSync(join(other.dir, 'lib'));
+    writeFileSync(other.credentialsFile, readFileSync(original.credentialsFile), { mode: 0o600 });
+    await fails(['--config', other.config, 'boot'], 78, /cannot be opened on this terminal/);
+    await fails(['--config', other.config, 'token'], 78, /cannot be opened on this terminal/);
+    const status = await runBundle(['--config', other.config, 'status']);
+    expect(status.status).toBe(0);
+    expect(status.stdout).toMatch(/credentials: +UNREADABLE/);
+  });
+});
+
+it('the crash of a provisioning leaves nothing half-written beside the file', async () => {
+  const s = await provisioned();
+  expect(readdirSync(join(s.dir, 'lib'))).toEqual(['credentials']);
+});
+
+// Last: the whole transcript of this file.
+afterAll(() => {
+  const secrets = [terminal.clientSecret, terminal.presharedKey, 'rotated-on-the-portal-0001', 'a-mistyped-presharedkey-value', ...tokensSeen];
+  expect(tokensSeen.size).toBeGreaterThan(3);
+  for (const entry of transcript) {
+    const stdoutMayHoldToken = entry.args.includes('token');
+    for (const secret of secrets) {
+      expect(entry.stderr).not.toContain(secret);
+      if (!(stdoutMayHoldToken && tokensSeen.has(secret))) expect(entry.stdout).not.toContain(secret);
+    }
+  }
+});
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

@@ -1,0 +1,122 @@
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, parseConfig, resolveOsVersion } from '../src/config';
+import { EreceiptError } from '../src/errors';
+import { useTempDir } from './helpers/temp-dir';
+
+const tempDir = useTempDir();
+const base = { identityUrl: 'https://id.preprod.eta.gov.eg', hal: { driver: 'eeprom', path: '/sys/bus/i2c/devices/0-0050/eeprom' } };
+
+function configError(raw: unknown): string {
+  try {
+    parseConfig(raw, '/etc/ereceipt-auth/config.json');
+  } catch (error) {
+    expect(error).toBeInstanceOf(EreceiptError);
+    expect((error as EreceiptError).code).toBe('ERR_CONFIG');
+    expect((error as EreceiptError).exitStatus).toBe(78);
+    return (error as Error).message;
+  }
+  throw new Error('expected a configuration error');
+}
+
+describe('parseConfig', () => {
+  it('fills in the defaults of SPEC.md', () => {
+    const config = parseConfig(base, '/etc/ereceipt-auth/config.json');
+    expect(config).toEqual({
+      configPath: '/etc/ereceipt-auth/config.json',
+      identityUrl: 'https://id.preprod.eta.gov.eg',
+      hal: { driver: 'eeprom', path: '/sys/bus/i2c/devices/0-0050/eeprom', offset: 0 },
+      credentialsFile: '/var/lib/ereceipt-auth/credentials',
+      tokenFile: '/run/ereceipt-auth/token.json',
+      legacyServerConnect: false,
+      timeoutSeconds: 30,
+    });
+  });
+
+  it('takes every optional key and resolves relative paths from the file', () => {
+    const config = parseConfig(
+      {
+        ...base,
+        identityUrl: 'http://127.0.0.1:8080/prefix/',
+        hal: { driver: 'serial', path: '/dev/ttyS1', baudRate: 9600 },
+        osVersion: 'Debian 12',
+        credentialsFile: 'state/credentials',
+        tokenFile: '/run/x/token.json',
+        scope: 'InvoicingAPI',
+        caFile: 'eta-root.pem',
+        legacyServerConnect: true,
+        timeoutSeconds: 10,
+      },
+      '/opt/pos/config.json',
+    );
+    expect(config.identityUrl).toBe('http://127.0.0.1:8080/prefix');
+    expect(config.hal).toEqual({ driver: 'serial', path: '/dev/ttyS1', baudRate: 9600 });
+    expect(config.credentialsFile).toBe('/opt/pos/state/credentials');
+    expect(config.caFile).toBe('/opt/pos/eta-root.pem');
+    expect(config.scope).toBe('InvoicingAPI');
+    expect(config.legacyServerConnect).toBe(true);
+  });
+
+  it.each([
+    [{ ...base, extra: 1 }, /unknown key extra/],
+    [{ ...base, hal: { ...base.hal, colour: 'red' } }, /unknown key hal\.colour/],
+    [{ hal: base.hal }, /lacks identityUrl/],
+    [{ identityUrl: base.identityUrl }, /lacks hal/],
+    [{ ...base, identityUrl: 42 }, /identityUrl that is not a non-empty string/],
+    [{ ...base, identityUrl: 'not a url' }, /not a URL/],
+    [{ ...base, identityUrl: 'http://id.eta.gov.eg' }, /not loopback: use https/],
+    [{ ...base, identityUrl: 'ftp://127.0.0.1' }, /not https/],
+    [{ ...base, identityUrl: 'https://u:p@id.eta.gov.eg' }, /user, query or fragment/],
+    [{ ...base, hal: { driver: 'usb' } }, /hal\.driver "usb"/],
+    [{ ...base, hal: { driver: 'eeprom' } }, /lacks hal\.path/],
+    [{ ...base, hal: { ...base.hal, offset: -1 } }, /hal\.offset/],
+    [{ ...base, hal: { driver: 'serial', path: '/dev/ttyS1', baudRate: 'fast' } }, /hal\.baudRate that is not a number/],
+    [{ ...base, hal: { driver: 'sim', serial: 'X' } }, /lacks hal\.modelFramework/],
+    [{ ...base, hal: { driver: 'sim', serial: 'X', modelFramework: '1', fault: 'fire' } }, /hal\.fault/],
+    [{ ...base, osVersion: 'x'.repeat(51) }, /osVersion that is not at most 50/],
+    [{ ...base, scope: 'x'.repeat(201) }, /scope that is not at most 200/],
+    [{ ...base, legacyServerConnect: 'yes' }, /legacyServerConnect that is not true or false/],
+    [{ ...base, timeoutSeconds: 0 }, /timeoutSeconds/],
+    [{ ...base, credentialsFile: '/x', tokenFile: '/x' }, /same path/],
+    [[], /does not hold a JSON object/],
+    [{ ...base, hal: [] }, /hal that is not an object/],
+  ])('refuses %j', (raw, message) => {
+    expect(configError(raw)).toMatch(message);
+  });
+});
+
+describe('loadConfig', () => {
+  it('names a missing file', () => {
+    expect(() => loadConfig('/nonexistent/config.json')).toThrow(/configuration file \/nonexistent\/config.json does not exist/);
+  });
+
+  it('names unparsable JSON', () => {
+    const file = join(tempDir(), 'config.json');
+    writeFileSync(file, '{ "identityUrl": ');
+    expect(() => loadConfig(file)).toThrow(/is not valid JSON/);
+  });
+
+  it('reads a good file', () => {
+    const file = join(tempDir(), 'config.json');
+    writeFileSync(file, JSON.stringify(base));
+    chmodSync(file, 0o644);
+    expect(loadConfig(file).identityUrl).toBe(base.identityUrl);
+  });
+});
+
+describe('resolveOsVersion', () => {
+  it('prefers the configured value', () => {
+    expect(resolveOsVersion({ osVersion: 'os' })).toBe('os');
+  });
+
+  it('reads PRETTY_NAME, else NAME and VERSION_ID, else the kernel', () => {
+    const dir = tempDir();
+    const pretty = join(dir, 'pretty');
+    writeFileSync(pretty, 'NAME="Debian GNU/Linux"\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n');
+    expect(resolveOsVersion({}, pretty)).toBe('Debian GNU/Linux 12 (bookworm)');
+    const long = join(dir, 'long');
+    writeFileSync(long, `NAME=Yocto\nVERSION_ID=4.0\nPRETTY_NAME="${'x'.repeat(60)}"\n`);
+    expect(resolveOsVersion({}, long)).toBe('Yocto 4.0');
+    expect(resolveOsVersion({}, join(dir, 'absent')).length).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,128 @@
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { credentialsFileState, readCredentials, writeCredentials, type Credentials } from '../src/credentials';
+import { EreceiptError } from '../src/errors';
+import { Secret } from '../src/secret';
+import { useTempDir } from './helpers/temp-dir';
+
+const tempDir = useTempDir();
+const creds: Credentials = {
+  clientId: 'd0394a9f-0607-40de-a978-2d3eb8375b04',
+  clientSecret: new Secret('6d62315e-d65a-4e41-9112-4195ea834edf'),
+  presharedKey: new Secret('03ac674216f3e15c761ee1a5e255f067953623c8b388b4459e13f978d7c846f4'),
+};
+const device = { serial: 'SN-0001' };
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(EreceiptError);
+    return (error as EreceiptError).code;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('credentials file', () => {
+  it('round-trips, mode 0600, in a folder it makes 0700, with no secret in the clear', async () => {
+    const file = join(tempDir(), 'lib', 'credentials');
+    await writeCredentials(file, creds, device);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(join(file, '..')).mode & 0o777).toBe(0o700);
+    const raw = readFileSync(file).toString('latin1');
+    expect(raw).not.toContain(creds.clientSecret.reveal());
+    expect(raw).not.toContain(creds.presharedKey.reveal());
+    expect(raw).not.toContain(creds.clientId);
+    const back = await readCredentials(file, device);
+    expect(back.clientId).toBe(creds.clientId);
+    expect(back.clientSecret.reveal()).toBe(creds.clientSecret.reveal());
+    expect(back.presharedKey.reveal()).toBe(creds.presharedKey.reveal());
+    expect(readdirSync(join(file, '..'))).toEqual(['credentials']);
+  });
+
+  it('is refused on another terminal (another serial) with the generic message', async () => {
+    const file = join(tempDir(), 'credentials');
+    await writeCredentials(file, creds, device);
+    await expect(readCredentials(file, { serial: 'SN-0002' })).rejects.toThrow(
+      /cannot be opened on this terminal \(made on another device, altered, or damaged\): re-run provisioning/,
+    );
+  });
+
+  it('is bound to the device secret when the hardware has one', async () => {
+    const file = join(tempDir(), 'credentials');
+    const secret = new Uint8Array([1, 2, 3, 4]);
+    await writeCredentials(file, creds, { ...device, deviceSecret: secret });
+    expect((await readCredentials(file, { ...device, deviceSecret: secret })).clientId).toBe(creds.clientId);
+    expect(await codeOf(readCredentials(file, { ...device, deviceSecret: new Uint8Array([1, 2, 3, 5]) }))).toBe('ERR_CREDENTIALS_UNREADABLE');
+    expect(await codeOf(readCredentials(file, device))).toBe('ERR_CREDENTIALS_UNREADABLE');
+  });
+
+  it('is refused when any single byte is altered, header included', async () => {
+    const file = join(tempDir(), 'credentials');
+    await writeCredentials(file, creds, device);
+    const good = readFileSync(file);
+    for (let i = 0; i < good.length; i++) {
+      const bad = Buffer.from(good);
+      bad[i] = (bad[i] as number) ^ 0x01;
+      writeFileSync(file, bad, { mode: 0o600 });
+      const error = await readCredentials(file, device).then(
+        () => undefined,
+        (e: EreceiptError) => e,
+      );
+      expect(error?.code).toBe('ERR_CREDENTIALS_UNREADABLE');
+      expect(error?.message).toMatch(/cannot be opened on this terminal/);
+    }
+    writeFileSync(file, good.subarray(0, good.length - 1), { mode: 0o600 });
+    expect(await codeOf(readCredentials(file, device))).toBe('ERR_CREDENTIALS_UNREADABLE');
+  });
+
+  it.each([0o644, 0o640, 0o604, 0o660])('is refused with mode %o', async (mode) => {
+    const file = join(tempDir(), 'credentials');
+    await writeCredentials(file, creds, device);
+    chmodSync(file, mode);
+    await expect(readCredentials(file, device)).rejects.toThrow(/open to other users \(mode 6\d\d\).*chmod 600/);
+    expect(await credentialsFileState(file)).toBe('unreadable');
+  });
+
+  it('is refused behind a symbolic link', async () => {
+    const dir = tempDir();
+    await writeCredentials(join(dir, 'real'), creds, device);
+    symlinkSync(join(dir, 'real'), join(dir, 'link'));
+    expect(await codeOf(readCredentials(join(dir, 'link'), device))).toBe('ERR_CREDENTIALS_UNREADABLE');
+  });
+
+  it('says not provisioned when absent, and a read error for a folder', async () => {
+    const dir = tempDir();
+    await expect(readCredentials(join(dir, 'none'), device)).rejects.toThrow(/not provisioned: there is no credentials file/);
+    expect(await credentialsFileState(join(dir, 'none'))).toBe('absent');
+    mkdirSync(join(dir, 'folder'));
+    expect(await codeOf(readCredentials(join(dir, 'folder'), device))).toBe('ERR_FILE_READ');
+  });
+
+  it('replaces an existing file, keeping its mode 0600', async () => {
+    const file = join(tempDir(), 'credentials');
+    await writeCredentials(file, creds, device);
+    await writeCredentials(file, { ...creds, clientId: 'second' }, device);
+    expect((await readCredentials(file, device)).clientId).toBe('second');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('fails to write into an impossible place with exit 73', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'file'), '');
+    const error = await writeCredentials(join(dir, 'file', 'credentials'), creds, device).catch((e: EreceiptError) => e);
+    expect((error as EreceiptError).exitStatus).toBe(73);
+  });
+});
+
+describe('Secret', () => {
+  it('never prints its value', () => {
+    const s = new Secret('hunter2-very-secret');
+    expect(String(s)).toBe('[redacted]');
+    expect(`${s}`).toBe('[redacted]');
+    expect(JSON.stringify({ s })).toBe('{"s":"[redacted]"}');
+    expect(inspect({ s })).not.toContain('hunter2');
+    expect(s.reveal()).toBe('hunter2-very-secret');
+  });
+});

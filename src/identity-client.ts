@@ -75,6 +75,7 @@ export async function tokenGrantRequest(grant: TokenGrant, options: GrantOptions
     });
     return { response, body: await response.text() };
   } catch (error) {
+    if (error instanceof EreceiptError) throw error;
     const aborted = controller.signal.aborted;
     throw networkError(url, error, aborted && !options.signal?.aborted ? options.timeoutMs : undefined);
   } finally {

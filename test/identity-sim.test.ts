@@ -4,9 +4,11 @@ import { Agent, request } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
+import { build, stop } from 'esbuild';
 import { main, startIdentitySim, verifySimToken } from '../scripts/identity-sim';
 import type { IdentitySim, IdentitySimOptions, SimTerminal } from '../scripts/identity-sim';
+
+afterAll(() => stop());
 
 const terminal: SimTerminal = {
   serial: 'SN-1234567899',

@@ -90,7 +90,7 @@ export async function runCli(argv: string[], io: CliIo, seams: CliSeams = {}): P
       clocks: seams.clocks ?? systemClocks,
       log,
       stdout: io.stdout,
-      stdin: io.stdin,
+      stdin: () => io.stdin,
     };
     await run(ctx, rest);
     return 0;

@@ -1,10 +1,27 @@
+import { writeSync } from 'node:fs';
 import { runCli } from './cli';
 
-// The bundle's entry point: the process's own streams, and the exit status as
-// process.exitCode so that stdout drains before the process ends.
+/**
+ * Writes straight to the file descriptor: the process.stdout stream costs start-up
+ * time that `token`, run by the POS application for every call, should not pay.
+ * Falls back to the stream if the descriptor is non-blocking and full.
+ */
+function writer(fd: 1 | 2): (text: string) => void {
+  return (text) => {
+    let buffer = Buffer.from(text);
+    try {
+      while (buffer.length > 0) buffer = buffer.subarray(writeSync(fd, buffer));
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EAGAIN') throw error;
+      (fd === 1 ? process.stdout : process.stderr).write(buffer);
+    }
+  };
+}
+
+// The exit status goes to process.exitCode so that anything still queued drains first.
 runCli(process.argv.slice(2), {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
+  stdout: writer(1),
+  stderr: writer(2),
   // A getter: opening stdin costs start-up time that only provision needs.
   get stdin() {
     return process.stdin;

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from './atomic-file';
 import type { TokenSet } from './identity-client';
@@ -34,7 +34,8 @@ export async function writeTokenFile(path: string, file: TokenFile): Promise<voi
 export async function readTokenFile(path: string): Promise<TokenFile | undefined> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await fs.readFile(path, 'utf8'));
+    // Synchronous on purpose: this is the whole of `token` on its fast path, and fs/promises costs start-up time.
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch {
     return undefined;
   }
@@ -71,7 +72,7 @@ export function stateFilePath(tokenFile: string): string {
 
 export async function readState(tokenFile: string): Promise<ServiceState> {
   try {
-    const parsed: unknown = JSON.parse(await fs.readFile(stateFilePath(tokenFile), 'utf8'));
+    const parsed: unknown = JSON.parse(readFileSync(stateFilePath(tokenFile), 'utf8'));
     return typeof parsed === 'object' && parsed !== null ? (parsed as ServiceState) : {};
   } catch {
     return {};

@@ -1,5 +1,6 @@
 import { EreceiptError } from '../errors';
 import { loadGrant, loginWithRetry, noteFailure, saveToken } from '../login';
+import { describeArg } from './args';
 import type { CommandContext } from './context';
 
 export const DEFAULT_BOOT_WAIT_SECONDS = 60;
@@ -30,13 +31,4 @@ function parseWait(args: string[]): number {
     wait = Number(value);
   }
   return wait;
-}
-
-/** Names an unexpected argument without echoing what could be a pasted secret. */
-export function describeArg(arg: string): string {
-  if (arg.startsWith('-')) {
-    const name = arg.split('=')[0] as string;
-    return /^--?[A-Za-z][A-Za-z0-9-]{0,30}$/.test(name) ? `the option ${name}` : 'that option';
-  }
-  return 'arguments';
 }

@@ -13,5 +13,6 @@ export interface CommandContext {
   clocks: Clocks;
   log: Logger;
   stdout: (text: string) => void;
-  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  /** Standard input, opened on first call: only provision reads it. */
+  stdin: () => NodeJS.ReadableStream & { isTTY?: boolean };
 }

@@ -3,7 +3,7 @@ import { writeCredentials } from '../credentials';
 import { EreceiptError } from '../errors';
 import { requestToken } from '../identity-client';
 import { parseCredentialLines } from '../provision-input';
-import { describeArg } from './boot';
+import { describeArg } from './args';
 import type { CommandContext } from './context';
 
 const MAX_INPUT_BYTES = 16 * 1024;
@@ -29,12 +29,12 @@ export async function provision(ctx: CommandContext, args: string[]): Promise<vo
   if (!fromStdin) {
     throw new EreceiptError(
       'ERR_USAGE',
-      ctx.stdin.isTTY
+      ctx.stdin().isTTY
         ? 'interactive provisioning is not in this version: pipe client_id=, client_secret= and presharedkey= lines to provision --stdin'
         : 'provision reads the credentials from standard input only with --stdin: add --stdin',
     );
   }
-  const credentials = parseCredentialLines(await readInput(ctx.stdin));
+  const credentials = parseCredentialLines(await readInput(ctx.stdin()));
   const hal = await ctx.hal();
   const identity = await hal.identity();
   const deviceSecret = hal.deviceSecret ? await hal.deviceSecret() : undefined;

@@ -4,7 +4,7 @@ import { EreceiptError } from '../errors';
 import { decodeClaims, lacksB2c } from '../jwt';
 import { redact } from '../secret';
 import { readState, readTokenFile, secondsLeft } from '../token-file';
-import { describeArg } from './boot';
+import { describeArg } from './args';
 import type { CommandContext } from './context';
 
 /** What `status --json` prints. Never a secret: at most the last four characters of the client_id. */

@@ -1,5 +1,5 @@
 import { readTokenFile, secondsLeft } from '../token-file';
-import { describeArg } from './boot';
+import { describeArg } from './args';
 import { EreceiptError } from '../errors';
 import type { CommandContext } from './context';
 

@@ -1,0 +1,111 @@
+// `npm run bench`: start-up time and memory of the built bundle, measured side by
+// side with bare Node in one run, as ratios of medians. Runs alternate (A B A B …)
+// so that a noisy neighbour slows both sides alike. Each run goes through
+// /usr/bin/time for its peak RSS.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startIdentitySim } from './identity-sim';
+
+const BUNDLE = join(__dirname, '..', 'dist', 'ereceipt-auth.js');
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 21);
+
+interface Sample {
+  ms: number;
+  rssKiB: number;
+}
+
+function measure(args: string[], input = ''): Promise<Sample> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn('/usr/bin/time', ['-f', '%M', process.execPath, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const rss = Number(stderr.trim().split('\n').pop());
+      if (status !== 0 || !Number.isFinite(rss)) reject(new Error(`${args.join(' ')} failed (${status}): ${stderr.trim()}`));
+      else resolve({ ms, rssKiB: rss });
+    });
+    child.stdin.end(input);
+  });
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+};
+
+async function compare(name: string, subject: () => Promise<Sample>, baselineName: string, baseline: () => Promise<Sample>): Promise<string> {
+  const a: Sample[] = [];
+  const b: Sample[] = [];
+  await subject();
+  await baseline();
+  for (let i = 0; i < RUNS; i++) {
+    a.push(await subject());
+    b.push(await baseline());
+  }
+  const [am, bm] = [median(a.map((s) => s.ms)), median(b.map((s) => s.ms))];
+  const [ar, br] = [median(a.map((s) => s.rssKiB)), median(b.map((s) => s.rssKiB))];
+  return `| ${name} | ${baselineName} | ${(am / bm).toFixed(2)}x | ${(ar / br).toFixed(2)}x | ${am.toFixed(0)} / ${bm.toFixed(0)} ms | ${(ar / 1024).toFixed(1)} / ${(br / 1024).toFixed(1)} MiB |`;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'ereceipt-auth-bench-'));
+  const terminal = {
+    serial: 'POS-BENCH-0001',
+    modelFramework: '1',
+    osVersion: 'Debian 12',
+    clientId: 'bench-client-0001',
+    clientSecret: 'bench-secret-0123456789',
+    presharedKey: 'bench-psk-0123456789abcdef',
+  };
+  const sim = await startIdentitySim({ terminals: [terminal] });
+  try {
+    const config = join(dir, 'config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        identityUrl: sim.url,
+        hal: { driver: 'sim', serial: terminal.serial, modelFramework: terminal.modelFramework },
+        osVersion: terminal.osVersion,
+        credentialsFile: join(dir, 'credentials'),
+        tokenFile: join(dir, 'run', 'token.json'),
+      }),
+    );
+    const input = `client_id=${terminal.clientId}\nclient_secret=${terminal.clientSecret}\npresharedkey=${terminal.presharedKey}\n`;
+    await measure([BUNDLE, '--config', config, 'provision', '--stdin', '--offline'], input);
+    await measure([BUNDLE, '--config', config, 'boot']);
+
+    // The same POST as boot sends, by the shortest Node script that can send it.
+    const url = new URL(`${sim.url}/connect/token`);
+    const bare = `const h=require('http');const b=${JSON.stringify(
+      new URLSearchParams({ grant_type: 'client_credentials', client_id: terminal.clientId, client_secret: terminal.clientSecret }).toString(),
+    )};const r=h.request({host:${JSON.stringify(url.hostname)},port:${url.port},path:'/connect/token',method:'POST',headers:{'content-type':'application/x-www-form-urlencoded','content-length':b.length,posserial:${JSON.stringify(
+      terminal.serial,
+    )},pososversion:${JSON.stringify(terminal.osVersion)},posmodelframework:'1',presharedkey:${JSON.stringify(
+      terminal.presharedKey,
+    )}}},s=>{let d='';s.on('data',c=>d+=c);s.on('end',()=>{if(s.statusCode!==200)process.exit(1)})});r.end(b);`;
+
+    const rows = [
+      await compare('`token`, fresh token file', () => measure([BUNDLE, '--config', config, 'token']), '`node -e 0`', () => measure(['-e', '0'])),
+      await compare('`boot` against the simulator', () => measure([BUNDLE, '--config', config, 'boot']), 'bare `http.request` POST', () => measure(['-e', bare])),
+    ];
+    const kib = statSync(BUNDLE).size / 1024;
+    console.log(`Node ${process.version}, ${RUNS} alternating runs each, medians\n`);
+    console.log('| measure | against | wall | peak RSS | wall (ours / theirs) | RSS (ours / theirs) |');
+    console.log('|---|---|---|---|---|---|');
+    for (const row of rows) console.log(row);
+    console.log(`\nbundle: dist/ereceipt-auth.js ${kib.toFixed(1)} KiB`);
+  } finally {
+    await sim.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`bench failed: ${(error as Error).message}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,6 @@
+/** The module's public surface for a Node.js POS application. */
+export { loadConfig, parseConfig, type Config, type HalConfig } from './config';
+export { EreceiptError, exitStatusOf, isEreceiptError, isTransient, type ErrorCode } from './errors';
+export type { DeviceHal, DeviceIdentity } from '../hal/types';
+export { openHal } from './open-hal';
+export { readTokenFile, type TokenFile } from './token-file';

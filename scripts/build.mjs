@@ -1,7 +1,8 @@
 // Builds the product (dist/ereceipt-auth.js, one file, nothing beside it) and the
 // development tools that run it (build/: the demo and the identity simulator).
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const common = { bundle: true, platform: 'node', target: 'node18', format: 'cjs', logLevel: 'warning', legalComments: 'none' };
@@ -9,19 +10,33 @@ const common = { bundle: true, platform: 'node', target: 'node18', format: 'cjs'
 // Code the product can never reach, cut to keep the bundle inside its 100 KiB:
 // - fetch-blob's 100 KB web-streams polyfill, used only where the runtime lacks
 //   ReadableStream (every Node we support, 18+, has it);
-// - node-fetch's multipart parser, used only by Response.formData(), never called.
+// - node-fetch's multipart parser, used only by Response.formData(), never called;
+// - serialport's port listing, which needs udevadm; terminals name their port.
 const unreachable = {
   name: 'unreachable',
   setup(b) {
     b.onResolve({ filter: /^web-streams-polyfill/ }, () => ({ path: 'web-streams-polyfill', namespace: 'unreachable' }));
     b.onResolve({ filter: /multipart-parser\.js$/ }, () => ({ path: 'multipart-parser', namespace: 'unreachable' }));
+    b.onResolve({ filter: /^\.\/linux-list$/ }, () => ({ path: 'linux-list', namespace: 'unreachable' }));
     b.onLoad({ filter: /.*/, namespace: 'unreachable' }, (args) => ({
-      contents: `module.exports = new Proxy({}, { get() { throw new Error('${'$'}{args.path} is not in this build'); } });`,
+      // Loading it is harmless (interop probes such as __esModule see undefined); using it says why it fails.
+      contents: `module.exports = new Proxy({}, { get(_, key) { if (typeof key !== 'string' || key === '__esModule' || key === 'then') return undefined; throw new Error('${'$'}{args.path} is not in this build'); } });`,
       loader: 'js',
     }));
   },
 };
 
+// serialport's JS goes into the bundle; its native binding is loaded from prebuilds/
+// beside it, and its debug logging (off by default) is left out.
+const serialportParts = {
+  name: 'serialport-parts',
+  setup(b) {
+    b.onResolve({ filter: /^node-gyp-build$/ }, () => ({ path: fileURLToPath(new URL('native-loader.cjs', import.meta.url)) }));
+    b.onResolve({ filter: /^debug$/ }, () => ({ path: fileURLToPath(new URL('no-debug.cjs', import.meta.url)) }));
+  },
+};
+
+rmSync('dist', { recursive: true, force: true });
 const result = await build({
   ...common,
   entryPoints: ['src/main.ts'],
@@ -29,7 +44,7 @@ const result = await build({
   minify: true,
   banner: { js: '#!/usr/bin/env node' },
   define: { __VERSION__: JSON.stringify(version) },
-  plugins: [unreachable],
+  plugins: [unreachable, serialportParts],
   // The reference TweetNaCl port is 14 KB smaller than nacl-fast; on a few hundred
   // bytes of credentials the speed difference is microseconds.
   alias: { tweetnacl: 'tweetnacl/nacl.js' },
@@ -42,6 +57,16 @@ await build({
   outdir: 'build',
   sourcemap: 'inline',
 });
+
+// The native binding of the serial driver, for the Linux architectures the
+// terminals use (glibc): dist/prebuilds/linux-<arch>/.
+const prebuilds = 'node_modules/@serialport/bindings-cpp/prebuilds';
+for (const arch of ['linux-arm', 'linux-arm64', 'linux-x64']) {
+  mkdirSync(`dist/prebuilds/${arch}`, { recursive: true });
+  for (const file of readdirSync(`${prebuilds}/${arch}`).filter((f) => !f.includes('musl'))) {
+    cpSync(`${prebuilds}/${arch}/${file}`, `dist/prebuilds/${arch}/${file}`);
+  }
+}
 
 const size = Object.values(result.metafile.outputs)[0].bytes;
 console.log(`dist/ereceipt-auth.js ${(size / 1024).toFixed(1)} KiB`);

@@ -20,7 +20,9 @@ Commands:
                          set the credentials from client_id=, client_secret= and
                          presharedkey= lines on standard input; they are checked
                          with the identity service first unless --offline
-  status [--json]        show the terminal, credentials, token and last error
+  status [--json] [--trace]
+                         show the terminal, credentials, token and last error;
+                         --trace adds what the HAL read (EEPROM TLVs, serial lines)
   token                  print a valid access token on standard output
 
 Options:
@@ -82,8 +84,8 @@ export async function runCli(argv: string[], io: CliIo, seams: CliSeams = {}): P
     let opening: Promise<DeviceHal> | undefined;
     const ctx: CommandContext = {
       config,
-      hal: () => {
-        opening ??= (seams.openHal ?? openHal)(config.hal).then((opened) => (hal = opened));
+      hal: (options) => {
+        opening ??= (seams.openHal ?? openHal)(config.hal, options).then((opened) => (hal = opened));
         return opening;
       },
       transport: seams.transport ?? lazyTransport(config),

@@ -11,8 +11,8 @@ const DEFAULT_TIMEOUT_SECONDS = 30;
 const MAX_CONFIG_BYTES = 64 * 1024;
 
 export type HalConfig =
-  | { driver: 'eeprom'; path: string; offset: number }
-  | { driver: 'serial'; path: string; baudRate: number }
+  | { driver: 'eeprom'; path: string; offset: number; serialTlv: number; modelTlv: number }
+  | { driver: 'serial'; path: string; baudRate: number; timeoutMs: number; tries: number }
   | { driver: 'sim'; serial: string; modelFramework: string; fault?: SimHalFault; delayMs?: number; deviceSecret?: string };
 
 export interface Config {
@@ -95,10 +95,22 @@ function readHal(raw: Record<string, unknown>, configPath: string, file: (p: str
   let hal: HalConfig;
   switch (driver) {
     case 'eeprom':
-      hal = { driver, path: file(r.string('path', { required: true })), offset: r.number('offset', { min: 0, integer: true }) ?? 0 };
+      hal = {
+        driver,
+        path: file(r.string('path', { required: true })),
+        offset: r.number('offset', { min: 0, max: 1 << 30, integer: true }) ?? 0,
+        serialTlv: r.number('serialTlv', { min: 0, max: 0xfd, integer: true }) ?? 0x23,
+        modelTlv: r.number('modelTlv', { min: 0, max: 0xfd, integer: true }) ?? 0x26,
+      };
       break;
     case 'serial':
-      hal = { driver, path: r.string('path', { required: true }), baudRate: r.number('baudRate', { min: 50, max: 4_000_000, integer: true }) ?? 115200 };
+      hal = {
+        driver,
+        path: r.string('path', { required: true }),
+        baudRate: r.number('baudRate', { min: 50, max: 4_000_000, integer: true }) ?? 115200,
+        timeoutMs: r.number('timeoutMs', { min: 50, max: 60_000, integer: true }) ?? 2000,
+        tries: r.number('tries', { min: 1, max: 10, integer: true }) ?? 3,
+      };
       break;
     case 'sim': {
       const fault = r.string('fault');

@@ -2,12 +2,18 @@ import type { DeviceHal } from '../hal/types';
 import type { HalConfig } from './config';
 import { EreceiptError } from './errors';
 
+export interface OpenHalOptions {
+  /** Receives the driver's raw exchange (TLVs, serial lines), for `status --trace`. */
+  trace?: (line: string) => void;
+}
+
 /**
  * The one place that knows the drivers: picks the one the configuration names.
  * Each driver is loaded only when chosen, so the serial driver's native binding
  * is never loaded on a terminal that reads an EEPROM.
  */
-export async function openHal(config: HalConfig): Promise<DeviceHal> {
+export async function openHal(config: HalConfig, options: OpenHalOptions = {}): Promise<DeviceHal> {
+  const trace = options.trace ? { trace: options.trace } : {};
   switch (config.driver) {
     case 'sim': {
       const { createSimHal } = await import('../hal/sim');
@@ -19,8 +25,25 @@ export async function openHal(config: HalConfig): Promise<DeviceHal> {
         ...(config.deviceSecret ? { deviceSecret: new TextEncoder().encode(config.deviceSecret) } : {}),
       });
     }
-    case 'eeprom':
-    case 'serial':
-      throw new EreceiptError('ERR_HAL_UNAVAILABLE', `the ${config.driver} driver is not in this build: use a build that includes it`);
+    case 'eeprom': {
+      const { createEepromHal } = await import('../hal/eeprom');
+      return createEepromHal({ path: config.path, offset: config.offset, serialTlv: config.serialTlv, modelTlv: config.modelTlv, ...trace });
+    }
+    case 'serial': {
+      const [{ createSerialHal }, binding] = await Promise.all([import('../hal/serial'), loadSerialBinding()]);
+      return createSerialHal({ path: config.path, baudRate: config.baudRate, timeoutMs: config.timeoutMs, tries: config.tries, binding, ...trace });
+    }
+  }
+}
+
+async function loadSerialBinding() {
+  try {
+    // The Linux binding alone: terminals run Linux, and the package index would pull in the others.
+    return (await import('@serialport/bindings-cpp/dist/linux')).LinuxBinding;
+  } catch (error) {
+    // In the bundle, the native part lives in prebuilds/ beside ereceipt-auth.js (see scripts/build.mjs).
+    throw new EreceiptError('ERR_HAL_UNAVAILABLE', `the serial driver cannot load its native part (${(error as Error).message}): copy the prebuilds folder beside ereceipt-auth.js`, {
+      cause: error,
+    });
   }
 }

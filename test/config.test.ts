@@ -25,7 +25,7 @@ describe('parseConfig', () => {
     expect(config).toEqual({
       configPath: '/etc/ereceipt-auth/config.json',
       identityUrl: 'https://id.preprod.eta.gov.eg',
-      hal: { driver: 'eeprom', path: '/sys/bus/i2c/devices/0-0050/eeprom', offset: 0 },
+      hal: { driver: 'eeprom', path: '/sys/bus/i2c/devices/0-0050/eeprom', offset: 0, serialTlv: 0x23, modelTlv: 0x26 },
       credentialsFile: '/var/lib/ereceipt-auth/credentials',
       tokenFile: '/run/ereceipt-auth/token.json',
       legacyServerConnect: false,
@@ -50,7 +50,7 @@ describe('parseConfig', () => {
       '/opt/pos/config.json',
     );
     expect(config.identityUrl).toBe('http://127.0.0.1:8080/prefix');
-    expect(config.hal).toEqual({ driver: 'serial', path: '/dev/ttyS1', baudRate: 9600 });
+    expect(config.hal).toEqual({ driver: 'serial', path: '/dev/ttyS1', baudRate: 9600, timeoutMs: 2000, tries: 3 });
     expect(config.credentialsFile).toBe('/opt/pos/state/credentials');
     expect(config.caFile).toBe('/opt/pos/eta-root.pem');
     expect(config.scope).toBe('InvoicingAPI');
@@ -70,6 +70,9 @@ describe('parseConfig', () => {
     [{ ...base, hal: { driver: 'usb' } }, /hal\.driver "usb"/],
     [{ ...base, hal: { driver: 'eeprom' } }, /lacks hal\.path/],
     [{ ...base, hal: { ...base.hal, offset: -1 } }, /hal\.offset/],
+    [{ ...base, hal: { ...base.hal, serialTlv: 0xfe } }, /hal\.serialTlv that is not between 0 and 253/],
+    [{ ...base, hal: { driver: 'serial', path: '/dev/ttyS1', tries: 0 } }, /hal\.tries/],
+    [{ ...base, hal: { driver: 'serial', path: '/dev/ttyS1', timeoutMs: 1.5 } }, /hal\.timeoutMs that is not a whole number/],
     [{ ...base, hal: { driver: 'serial', path: '/dev/ttyS1', baudRate: 'fast' } }, /hal\.baudRate that is not a number/],
     [{ ...base, hal: { driver: 'sim', serial: 'X' } }, /lacks hal\.modelFramework/],
     [{ ...base, hal: { driver: 'sim', serial: 'X', modelFramework: '1', fault: 'fire' } }, /hal\.fault/],

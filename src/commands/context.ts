@@ -2,13 +2,14 @@ import type { DeviceHal } from '../../hal/types';
 import type { Config } from '../config';
 import type { Clocks } from '../clock';
 import type { Logger } from '../log';
+import type { OpenHalOptions } from '../open-hal';
 import type { HttpTransport } from '../transport';
 
 /** What a command may use; the CLI builds it, tests build their own. */
 export interface CommandContext {
   config: Config;
-  /** Opens the configured HAL on first call; the CLI closes it after the command. */
-  hal: () => Promise<DeviceHal>;
+  /** Opens the configured HAL on first call (options count only then); the CLI closes it after the command. */
+  hal: (options?: OpenHalOptions) => Promise<DeviceHal>;
   transport: HttpTransport;
   clocks: Clocks;
   log: Logger;

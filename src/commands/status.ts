@@ -26,18 +26,24 @@ export interface StatusReport {
   lastSuccessAt?: string;
   lastError?: { code: string; message: string; at: string };
   clockOffsetSeconds?: number;
+  /** With --trace: the HAL's raw exchange, bounded. */
+  halTrace?: string[];
 }
+
+/** Enough for a whole EEPROM listing or a few retries of a serial exchange, and no flood on a 115200-baud console. */
+const MAX_TRACE_LINES = 60;
 
 /** `status [--json]`: what this terminal is, what it holds, and what happened last. */
 export async function status(ctx: CommandContext, args: string[]): Promise<void> {
   const json = args.includes('--json');
-  const other = args.find((arg) => arg !== '--json');
+  const trace = args.includes('--trace');
+  const other = args.find((arg) => arg !== '--json' && arg !== '--trace');
   if (other !== undefined) throw new EreceiptError('ERR_USAGE', `status does not take ${describeArg(other)}: see --help`);
-  const report = await collect(ctx);
+  const report = await collect(ctx, trace);
   ctx.stdout(json ? `${JSON.stringify(report, null, 2)}\n` : render(report));
 }
 
-async function collect(ctx: CommandContext): Promise<StatusReport> {
+async function collect(ctx: CommandContext, trace: boolean): Promise<StatusReport> {
   const { config } = ctx;
   const now = ctx.clocks.now();
   const report: StatusReport = {
@@ -48,8 +54,14 @@ async function collect(ctx: CommandContext): Promise<StatusReport> {
     token: { file: config.tokenFile, state: 'absent' },
   };
 
+  const lines: string[] = [];
+  const traceLine = (line: string) => {
+    if (lines.length < MAX_TRACE_LINES) lines.push(line);
+    else if (lines.length === MAX_TRACE_LINES) lines.push('... (more not shown)');
+  };
+  if (trace) report.halTrace = lines;
   try {
-    const hal = await ctx.hal();
+    const hal = await ctx.hal(trace ? { trace: traceLine } : {});
     report.device.driver = hal.description;
     const identity = await hal.identity();
     report.device.serial = identity.serial;
@@ -124,6 +136,10 @@ function render(r: StatusReport): string {
   if (r.lastError) row('last error', `${r.lastError.at} ${r.lastError.message}`);
   if (r.clockOffsetSeconds !== undefined && Math.abs(r.clockOffsetSeconds) >= 60) {
     row('clock', `the local clock is ${Math.abs(r.clockOffsetSeconds)} s ${r.clockOffsetSeconds > 0 ? 'behind' : 'ahead of'} the server's`);
+  }
+  if (r.halTrace) {
+    lines.push('hal trace:');
+    for (const line of r.halTrace.length ? r.halTrace : ['(nothing read)']) lines.push(`  ${line}`);
   }
   return `${lines.join('\n')}\n`;
 }

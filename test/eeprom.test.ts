@@ -1,0 +1,177 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { zlibCrc32 } from './helpers/zlib-crc32';
+import { createEepromHal } from '../hal/eeprom';
+import { crc32, parseTlvInfo } from '../hal/onie-tlv';
+import { EreceiptError } from '../src/errors';
+import { BUNDLE } from './helpers/bundle';
+import { goodImage, onieImage } from './helpers/onie-image';
+import { useTempDir } from './helpers/temp-dir';
+
+const tempDir = useTempDir();
+
+function eepromFile(bytes: Uint8Array, pad = 256): string {
+  const file = join(tempDir(), 'eeprom');
+  const padded = Buffer.alloc(Math.max(pad, bytes.length), 0xff);
+  Buffer.from(bytes).copy(padded);
+  writeFileSync(file, padded);
+  return file;
+}
+
+async function failure(path: string, options: { offset?: number } = {}): Promise<EreceiptError> {
+  const error = await createEepromHal({ path, ...options }).identity().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(EreceiptError);
+  return error as EreceiptError;
+}
+
+describe('EEPROM driver', () => {
+  it('reads posserial from TLV 0x23 and posmodelframework from TLV 0x26 as a decimal string', async () => {
+    const trace: string[] = [];
+    const hal = createEepromHal({ path: eepromFile(goodImage('POS-EE-000123', 12)), trace: (line) => trace.push(line) });
+    expect(await hal.identity()).toEqual({ serial: 'POS-EE-000123', modelFramework: '12' });
+    expect(trace).toEqual([
+      '0x21 Product Name (10 bytes): "ACME POS 5"',
+      '0x23 Serial Number (13 bytes): "POS-EE-000123"',
+      '0x24 Base MAC Address (6 bytes): 00 11 22 33 44 55',
+      '0x26 Device Version (1 bytes): 0c',
+      '0x2b Manufacturer (4 bytes): "ACME"',
+    ]);
+  });
+
+  it('honours the offset and configurable TLV codes (a vendor extension, an ASCII model)', async () => {
+    const image = onieImage({ tlvs: [[0x2f, 'TAG-77'], [0x27, 'R2A'], [0x23, 'unused']] });
+    const file = eepromFile(Buffer.concat([Buffer.alloc(100, 0xff), image]), 512);
+    expect(await createEepromHal({ path: file, offset: 100, serialTlv: 0x2f, modelTlv: 0x27 }).identity()).toEqual({ serial: 'TAG-77', modelFramework: 'R2A' });
+  });
+
+  it('reads only the declared structure, never past 2048 bytes or the end of the file', async () => {
+    // An exact-length file: any read past the structure would find nothing, which is fine;
+    // a structure that claims more than the file holds is "truncated".
+    const image = goodImage();
+    const exact = join(tempDir(), 'exact');
+    writeFileSync(exact, image);
+    expect((await createEepromHal({ path: exact }).identity()).serial).toBe('POS-EE-000123');
+    writeFileSync(exact, image.subarray(0, image.length - 3));
+    expect((await failure(exact)).message).toMatch(/is truncated: it declares \d+ bytes but holds \d+/);
+  });
+
+  it.each([
+    ['blank', Buffer.alloc(64, 0xff), /is blank \(all 0xFF\): the board identity was never programmed/],
+    ['short header', Buffer.from('TlvInfo\0'), /is truncated: 8 bytes, less than the 11-byte header/],
+    ['wrong header', onieImage({ tlvs: [[0x23, 'X']], signature: 'TlvJunk\0' }), /does not start with the TlvInfo header/],
+    ['wrong version', onieImage({ tlvs: [[0x23, 'X']], version: 2 }), /has TlvInfo version 2, not 1/],
+    ['over-long', onieImage({ tlvs: [[0x23, 'X']], declaredLength: 2040 }), /declares 2051 bytes, more than the 2048/],
+    ['CRC failure', onieImage({ tlvs: [[0x23, 'X'], [0x26, [1]]], badCrc: true }), /fails its CRC-32 check \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\)/],
+    ['no CRC', onieImage({ tlvs: [[0x23, 'X'], [0x26, [1]]], noCrc: true }), /has no CRC-32 TLV/],
+    ['TLV past the end', onieImage({ tlvs: [[0x23, 'XYZ'], [0x26, [1]]], declaredLength: 7 }), /TLV 0x26 running past the declared end|running past the declared end/],
+    ['no serial TLV', onieImage({ tlvs: [[0x26, [1]]] }), /has no TLV 0x23: program it, or set the TLV code/],
+    ['serial too long', onieImage({ tlvs: [[0x23, 'S'.repeat(101)], [0x26, [1]]] }), /serial number of 101 characters \(the limit is 100\)/],
+    ['serial not ASCII', onieImage({ tlvs: [[0x23, 'POS\u00e9\u0001'], [0x26, [1]]] }), /serial number that is not printable ASCII/],
+    ['model too long', onieImage({ tlvs: [[0x23, 'X'], [0x26, 'ABCDEFGHIJK']] }), /model framework of 11 characters \(the limit is 10\)/],
+  ])('%s is exit 65 with a message saying which', async (_name, image, message) => {
+    // Exactly the bytes, no 0xFF padding after them, as a short nvmem node would be.
+    const error = await failure(eepromFile(image, 0));
+    expect(error).toMatchObject({ code: 'ERR_HAL_BAD_DATA', exitStatus: 65 });
+    expect(error.message).toMatch(message);
+  });
+
+  it('a TLV after the CRC is refused', async () => {
+    const image = onieImage({ tlvs: [[0x23, 'X'], [0x26, [1]]] });
+    const withTail = Buffer.concat([image, Buffer.from([0x21, 1, 0x41])]);
+    withTail.writeUInt16BE(withTail.length - 11, 9);
+    expect((await failure(eepromFile(withTail))).message).toMatch(/TLVs after the CRC-32 TLV|fails its CRC-32 check/);
+  });
+
+  it('a missing file is exit 69', async () => {
+    const error = await failure(join(tempDir(), 'no-such-eeprom'));
+    expect(error).toMatchObject({ code: 'ERR_HAL_UNAVAILABLE', exitStatus: 69 });
+    expect(error.message).toMatch(/there is no EEPROM file .*no-such-eeprom: check hal\.path/);
+  });
+
+  it('a permission error names the path (run as an unprivileged user)', async () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const eeprom = join(dir, 'eeprom');
+    writeFileSync(eeprom, goodImage(), { mode: 0o600 });
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ identityUrl: 'http://127.0.0.1:9', hal: { driver: 'eeprom', path: eeprom }, tokenFile: join(dir, 'run', 'token.json'), credentialsFile: join(dir, 'c') }), { mode: 0o644 });
+    mkdirSync(join(dir, 'run'), { mode: 0o777 });
+    if (process.getuid?.() !== 0) return; // only root can run the child as another user
+    const result = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [BUNDLE, '--config', config, 'boot'], { uid: 65534, gid: 65534, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('close', (status) => resolve({ status, stderr }));
+    });
+    expect(result).toEqual({ status: 69, stderr: `ereceipt-auth: error: permission denied reading the EEPROM ${eeprom}: let the service user read it (udev rule or group)\n` });
+  });
+});
+
+describe('CRC-32', () => {
+  it('matches zlib on known and random inputs', () => {
+    expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
+    for (let n = 0; n < 200; n++) {
+      const bytes = Buffer.from(Array.from({ length: n * 7 }, (_, i) => (i * 31 + n) & 0xff));
+      expect(crc32(bytes)).toBe(zlibCrc32(bytes));
+    }
+  });
+});
+
+describe('fuzz: 10,000 random and mutated images', () => {
+  // A seeded generator, so a failure can be replayed from the seed in its message.
+  function mulberry32(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  it('never crashes the parser and never yields an identity without a valid CRC', () => {
+    const seed = 20261128;
+    const random = mulberry32(seed);
+    const int = (n: number) => Math.floor(random() * n);
+    const base = goodImage();
+    let accepted = 0;
+    for (let i = 0; i < 10_000; i++) {
+      let image: Buffer;
+      const kind = i % 4;
+      if (kind === 0) {
+        image = Buffer.from(Array.from({ length: int(300) }, () => int(256)));
+        if (random() < 0.5 && image.length >= 11) image.write('TlvInfo\0\x01', 0, 'latin1');
+      } else if (kind === 1) {
+        image = Buffer.from(base);
+        for (let flips = 1 + int(4); flips > 0; flips--) {
+          const at = int(image.length);
+          image[at] = (image[at] as number) ^ (1 << int(8));
+        }
+      } else if (kind === 2) {
+        image = Buffer.from(base.subarray(0, int(base.length + 1)));
+        if (random() < 0.5) image = Buffer.concat([image, Buffer.from(Array.from({ length: int(40) }, () => int(256)))]);
+      } else {
+        image = Buffer.from(base);
+        image.writeUInt16BE(int(65536), 9);
+      }
+      try {
+        parseTlvInfo(image, 'fuzz');
+        accepted += 1;
+        const total = 11 + image.readUInt16BE(9);
+        expect(image.readUInt32BE(total - 4)).toBe(zlibCrc32(image.subarray(0, total - 4)));
+      } catch (error) {
+        if (!(error instanceof EreceiptError) || error.code !== 'ERR_HAL_BAD_DATA') {
+          throw new Error(`seed ${seed}, image ${i} (${image.toString('hex')}): ${String(error)}`);
+        }
+      }
+    }
+    // Only images that kept a valid structure pass: the untouched tails of kind 2 do.
+    expect(accepted).toBeGreaterThan(0);
+    expect(accepted).toBeLessThan(2000);
+  });
+});

@@ -33,6 +33,3 @@ export interface DeviceHal {
   /** Releases the device (a serial port, say). Safe to call more than once. */
   close(): Promise<void>;
 }
-
-/** The limits the seed sets on the two values a HAL supplies. */
-export const IDENTITY_LIMITS = { serial: 100, modelFramework: 10 } as const;

@@ -1,5 +1,8 @@
 import { EreceiptError } from '../src/errors';
-import { IDENTITY_LIMITS, type DeviceIdentity } from './types';
+import type { DeviceIdentity } from './types';
+
+/** The limits the seed sets on the two values a HAL supplies. */
+export const IDENTITY_LIMITS = { serial: 100, modelFramework: 10 } as const;
 
 const PRINTABLE_ASCII = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 

@@ -1,7 +1,7 @@
 // Builds the product (dist/ereceipt-auth.js, one file, nothing beside it) and the
 // development tools that run it (build/: the demo and the identity simulator).
 import { build } from 'esbuild';
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -11,6 +11,7 @@ const common = { bundle: true, platform: 'node', target: 'node18', format: 'cjs'
 // - fetch-blob's 100 KB web-streams polyfill, used only where the runtime lacks
 //   ReadableStream (every Node we support, 18+, has it);
 // - node-fetch's multipart parser, used only by Response.formData(), never called;
+// - node-fetch's data: URL decoder and fetch-blob's file-system blobs, never used;
 // - serialport's port listing, which needs udevadm; terminals name their port.
 const unreachable = {
   name: 'unreachable',
@@ -18,6 +19,7 @@ const unreachable = {
     b.onResolve({ filter: /^web-streams-polyfill/ }, () => ({ path: 'web-streams-polyfill', namespace: 'unreachable' }));
     b.onResolve({ filter: /multipart-parser\.js$/ }, () => ({ path: 'multipart-parser', namespace: 'unreachable' }));
     b.onResolve({ filter: /^\.\/linux-list$/ }, () => ({ path: 'linux-list', namespace: 'unreachable' }));
+    b.onResolve({ filter: /^(data-uri-to-buffer|fetch-blob\/from\.js)$/ }, (args) => ({ path: args.path, namespace: 'unreachable' }));
     b.onLoad({ filter: /.*/, namespace: 'unreachable' }, (args) => ({
       // Loading it is harmless (interop probes such as __esModule see undefined); using it says why it fails.
       contents: `module.exports = new Proxy({}, { get(_, key) { if (typeof key !== 'string' || key === '__esModule' || key === 'then') return undefined; throw new Error('${'$'}{args.path} is not in this build'); } });`,
@@ -57,6 +59,8 @@ await build({
   outdir: 'build',
   sourcemap: 'inline',
 });
+
+chmodSync('dist/ereceipt-auth.js', 0o755);
 
 // The native binding of the serial driver, for the Linux architectures the
 // terminals use (glibc): dist/prebuilds/linux-<arch>/.

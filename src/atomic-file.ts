@@ -5,8 +5,6 @@ import { EreceiptError, systemCode } from './errors';
 export interface AtomicWriteOptions {
   /** File mode of the new file. */
   mode: number;
-  /** Mode for the folder, if it has to be made. */
-  dirMode?: number;
   /** What the file is, for the error message: "credentials file". */
   what: string;
 }
@@ -20,7 +18,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
   try {
-    await fs.mkdir(dir, { recursive: true, mode: options.dirMode ?? 0o700 });
+    await privateFolder(dir, options.what);
     await removeStaleTemps(dir, basename(path));
     const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, options.mode);
     try {
@@ -34,11 +32,38 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
     await fs.rename(temp, path);
   } catch (error) {
     await fs.rm(temp, { force: true }).catch(() => {});
+    if (error instanceof EreceiptError) throw error;
     throw new EreceiptError('ERR_FILE_WRITE', `cannot write the ${options.what} ${path} (${systemCode(error) ?? 'error'}): check that its folder exists, is writable and the disk is not full`, {
       cause: error,
     });
   }
   await syncDir(dir);
+}
+
+/**
+ * Makes the folder 0700 if it is missing (and makes the new folders' entries
+ * durable), or narrows an existing one of ours to 0700. A shared folder (sticky,
+ * or someone else's, like /tmp) is refused: the file needs a folder of its own.
+ */
+async function privateFolder(dir: string, what: string): Promise<void> {
+  const first = await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  if (first !== undefined) {
+    for (let made = dir; ; made = dirname(made)) {
+      await syncDir(dirname(made));
+      if (made === first) break;
+    }
+    return;
+  }
+  const stat = await fs.stat(dir);
+  if ((stat.mode & 0o077) === 0) return;
+  const mine = stat.uid === process.getuid?.();
+  if (!mine || (stat.mode & 0o1000) !== 0) {
+    throw new EreceiptError(
+      'ERR_FILE_WRITE',
+      `the folder ${dir} of the ${what} is open to other users (mode ${(stat.mode & 0o7777).toString(8)}) and not this service's to change: give the file a folder of its own`,
+    );
+  }
+  await fs.chmod(dir, 0o700);
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -6,6 +6,7 @@ import { createLogger } from './log';
 import { openHal } from './open-hal';
 import { redact } from './secret';
 import type { HttpTransport } from './transport';
+import { describeArg } from './commands/args';
 import type { CommandContext } from './commands/context';
 
 declare const __VERSION__: string;
@@ -141,18 +142,17 @@ function parseArgs(argv: string[]): ParsedArgs {
       parsed.configArg = value;
     } else if (arg.startsWith('--config=')) {
       parsed.configArg = arg.slice('--config='.length);
+      if (parsed.configArg === '') throw new EreceiptError('ERR_USAGE', '--config needs a file name');
     } else if (arg === '--help' || arg === '-h') {
       parsed.help = true;
     } else if (arg === '--version' || arg === '-V') {
       parsed.version = true;
-    } else if (parsed.command === undefined && !arg.startsWith('-')) {
+    } else if (parsed.command === undefined) {
+      if (arg.startsWith('-')) throw new EreceiptError('ERR_USAGE', `${describeArg(arg)} belongs after the command, as in "ereceipt-auth boot --wait 30": see --help`);
       parsed.command = arg;
     } else {
       parsed.rest.push(arg);
     }
-  }
-  if (parsed.command === undefined && parsed.rest.length > 0 && !parsed.help && !parsed.version) {
-    throw new EreceiptError('ERR_USAGE', 'options come after a command: see --help');
   }
   return parsed;
 }

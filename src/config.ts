@@ -65,10 +65,10 @@ export function parseConfig(raw: unknown, configPath: string): Config {
 
   const identityUrl = checkUrl(r.string('identityUrl', { required: true }), configPath);
   const hal = readHal(r.object('hal', { required: true }), configPath, file);
-  const osVersion = r.string('osVersion', { max: 50 });
+  const osVersion = r.string('osVersion', { max: 50, header: true });
   const credentialsFile = file(r.string('credentialsFile') ?? DEFAULT_CREDENTIALS_FILE);
   const tokenFile = file(r.string('tokenFile') ?? DEFAULT_TOKEN_FILE);
-  const scope = r.string('scope', { max: 200 });
+  const scope = r.string('scope', { max: 200, header: true });
   const caFileRaw = r.string('caFile');
   const legacyServerConnect = r.boolean('legacyServerConnect') ?? false;
   const timeoutSeconds = r.number('timeoutSeconds', { min: 1, max: 600 }) ?? DEFAULT_TIMEOUT_SECONDS;
@@ -161,6 +161,8 @@ function fail(configPath: string, what: string): EreceiptError {
 
 interface FieldRules {
   required?: boolean;
+  /** Sent as an HTTP header: printable ASCII only. */
+  header?: boolean;
   max?: number;
   min?: number;
   integer?: boolean;
@@ -185,7 +187,7 @@ class Reader {
   #take(key: string, kind: string, rules: FieldRules): unknown {
     this.#taken.add(key);
     const value = this.#object[key];
-    if (value === undefined || value === null) {
+    if (value === undefined) {
       if (rules.required) throw fail(this.configPath, `lacks ${this.prefix}${key} (${kind}), which is required`);
       return undefined;
     }
@@ -203,6 +205,7 @@ class Reader {
     if (value === undefined) return undefined;
     if (typeof value !== 'string' || value.length === 0) throw this.#wrong(key, 'a non-empty string');
     if (rules.max !== undefined && value.length > rules.max) throw this.#wrong(key, `at most ${rules.max} characters long`);
+    if (rules.header && !/^[\x20-\x7e]+$/.test(value)) throw this.#wrong(key, 'printable ASCII (it is sent as an HTTP header)');
     return value;
   }
 
@@ -252,12 +255,14 @@ export function resolveOsVersion(config: Pick<Config, 'osVersion'>, osReleasePat
       const match = /^([A-Z_]+)=("?)(.*)\2$/.exec(line.trim());
       if (match?.[1] && match[3] !== undefined) fields.set(match[1], match[3]);
     }
-    const pretty = fields.get('PRETTY_NAME');
+    // It goes out as an HTTP header: printable ASCII only.
+    const ascii = (value: string | undefined) => value?.replace(/[^\x20-\x7e]+/g, ' ').replace(/\s+/g, ' ').trim();
+    const pretty = ascii(fields.get('PRETTY_NAME'));
     if (pretty && pretty.length <= OS_VERSION_MAX) return pretty;
-    const short = [fields.get('NAME'), fields.get('VERSION_ID')].filter(Boolean).join(' ');
+    const short = ascii([fields.get('NAME'), fields.get('VERSION_ID')].filter(Boolean).join(' '));
     if (short) return short.slice(0, OS_VERSION_MAX);
   } catch {
     // No os-release (a minimal image): the kernel's name is the best we have.
   }
-  return `${type()} ${release()}`.slice(0, OS_VERSION_MAX);
+  return `${type()} ${release()}`.replace(/[^\x20-\x7e]/g, '').slice(0, OS_VERSION_MAX);
 }

@@ -63,7 +63,7 @@ export async function writeCredentials(
   file.set(header, 0);
   file.set(nonce, header.length);
   file.set(box, header.length + nonce.length);
-  await writeFileAtomic(path, file, { mode: 0o600, dirMode: 0o700, what: 'credentials file' });
+  await writeFileAtomic(path, file, { mode: 0o600, what: 'credentials file' });
 }
 
 /**

@@ -38,6 +38,8 @@ export interface GrantOptions {
 
 const MAX_BODY_BYTES = 64 * 1024;
 const MAX_RETRY_AFTER_MS = 60 * 60 * 1000;
+/** The seed says tokens live one hour; a week is already far past anything plausible. */
+const MAX_LIFETIME_SECONDS = 7 * 86_400;
 
 export function tokenEndpoint(identityUrl: string): string {
   return `${identityUrl}/connect/token`;
@@ -104,10 +106,13 @@ export function processTokenResponse(grant: TokenGrant, response: HttpResponse, 
     registerSecretValue(accessToken);
     const claims = decodeClaims(accessToken) ?? {};
     const scope = typeof json['scope'] === 'string' ? json['scope'] : claims.scope;
+    // The token's own lifetime (exp - iat, independent of either clock) wins when shorter.
+    const stated = json['expires_in'] as number;
+    const inToken = claims.exp !== undefined && claims.iat !== undefined && claims.exp > claims.iat ? claims.exp - claims.iat : undefined;
     return {
       accessToken,
       tokenType: 'Bearer',
-      expiresIn: json['expires_in'] as number,
+      expiresIn: inToken === undefined ? stated : Math.min(stated, inToken),
       ...(scope ? { scope } : {}),
       claims,
       ...(serverDate === undefined ? {} : { serverDate }),
@@ -116,12 +121,14 @@ export function processTokenResponse(grant: TokenGrant, response: HttpResponse, 
 
   const oauthError = typeof json?.['error'] === 'string' ? json['error'] : undefined;
   const description = typeof json?.['error_description'] === 'string' ? ` - ${clean(json['error_description'])}` : '';
-  if (status === 400 || status === 401 || status === 403) {
-    const known = oauthError ? rejectionMessage(oauthError, grant) : undefined;
+  // Only an OAuth error answer is a verdict on the credentials; a 4xx page without one
+  // comes from something in between (a proxy, a captive portal) and may pass.
+  if ((status === 400 || status === 401 || status === 403) && oauthError) {
+    const known = rejectionMessage(oauthError, grant);
     const message = known
       ? `${known[0]} (${oauthError}${description}): ${known[1]}`
-      : `identity service refused the request (HTTP ${status}${oauthError ? `, ${clean(oauthError)}` : ''}${description}): check identityUrl and re-run provisioning`;
-    throw new EreceiptError('ERR_CREDENTIALS_REJECTED', message, { ...details, ...(oauthError ? { oauthError } : {}) });
+      : `identity service refused the request (HTTP ${status}, ${clean(oauthError)}${description}): check identityUrl and re-run provisioning`;
+    throw new EreceiptError('ERR_CREDENTIALS_REJECTED', message, { ...details, oauthError });
   }
 
   const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), serverDate ?? now());
@@ -132,6 +139,8 @@ export function processTokenResponse(grant: TokenGrant, response: HttpResponse, 
   else if (status >= 300 && status < 400) {
     const location = response.headers.get('location');
     message = `identity service redirected the request${location ? ` to ${clean(location)}` : ''}, which is never followed: check identityUrl`;
+  } else if (status >= 400 && status < 500) {
+    message = `identity service answered HTTP ${status} without an OAuth error at ${tokenEndpoint(grant.identityUrl)}: check identityUrl and the network (a proxy?); try again later`;
   } else message = `identity service answered HTTP ${status} at ${tokenEndpoint(grant.identityUrl)}: check identityUrl`;
   throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', message, { ...details, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
 }
@@ -177,6 +186,7 @@ function tokenProblem(json: Record<string, unknown>): string | undefined {
   if (typeof json['token_type'] !== 'string' || json['token_type'].toLowerCase() !== 'bearer') return 'token_type is not Bearer';
   const expiresIn = json['expires_in'];
   if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0) return 'expires_in is not a positive number';
+  if (expiresIn > MAX_LIFETIME_SECONDS) return `expires_in is over ${MAX_LIFETIME_SECONDS / 86_400} days`;
   return undefined;
 }
 

@@ -2,6 +2,8 @@
 export interface TokenClaims {
   /** `exp`, in seconds since the epoch. */
   exp?: number;
+  /** `iat`, in seconds since the epoch. */
+  iat?: number;
   scope?: string;
   /** The taxpayer's tags (B2B, B2C), when the token carries a claim that lists them. */
   tags?: string[];
@@ -25,6 +27,7 @@ export function decodeClaims(token: string): TokenClaims | undefined {
   const p = payload as Record<string, unknown>;
   const claims: TokenClaims = {};
   if (typeof p['exp'] === 'number') claims.exp = p['exp'];
+  if (typeof p['iat'] === 'number') claims.iat = p['iat'];
   if (typeof p['scope'] === 'string') claims.scope = p['scope'];
   else if (Array.isArray(p['scope'])) claims.scope = p['scope'].filter((s) => typeof s === 'string').join(' ');
   for (const name of TAG_CLAIMS) {

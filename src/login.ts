@@ -38,7 +38,7 @@ export interface LoginOptions {
  * Logs in, retrying transient failures with backoff until `waitMs` has passed.
  * A rejection is never retried: the same credentials would be refused again.
  */
-export async function loginWithRetry(grant: TokenGrant, options: LoginOptions): Promise<TokenSet> {
+export async function loginWithRetry(grant: TokenGrant, options: LoginOptions): Promise<{ token: TokenSet; obtainedAt: number }> {
   const { clocks, log } = options;
   const deadline = clocks.monotonic() + options.waitMs;
   const timeoutMs = options.config.timeoutSeconds * 1000;
@@ -46,8 +46,10 @@ export async function loginWithRetry(grant: TokenGrant, options: LoginOptions): 
     // --wait bounds the whole login, each try included; --wait 0 is one try with the configured timeout.
     const left = deadline - clocks.monotonic();
     const tryMs = options.waitMs === 0 ? timeoutMs : Math.max(1000, Math.min(timeoutMs, left));
+    // The lifetime counts from when the request left, not from when the answer came.
+    const startedAt = clocks.now();
     try {
-      return await requestToken(grant, { transport: options.transport, timeoutMs: tryMs, now: clocks.now });
+      return { token: await requestToken(grant, { transport: options.transport, timeoutMs: tryMs, now: clocks.now }), obtainedAt: startedAt };
     } catch (error) {
       if (!isTransient(error)) throw error;
       const delay = backoffDelay(attempt, BOOT_BACKOFF, clocks.random, (error as { retryAfterMs?: number }).retryAfterMs);

@@ -12,8 +12,11 @@ function writer(fd: 1 | 2): (text: string) => void {
     try {
       while (buffer.length > 0) buffer = buffer.subarray(writeSync(fd, buffer));
     } catch (error) {
-      if ((error as { code?: string }).code !== 'EAGAIN') throw error;
-      (fd === 1 ? process.stdout : process.stderr).write(buffer);
+      const code = (error as { code?: string }).code;
+      // The reader went away (`token | head -c0`): nothing left to tell it.
+      if (code === 'EPIPE') return;
+      if (code !== 'EAGAIN') throw error;
+      (fd === 1 ? process.stdout : process.stderr).on('error', () => {}).write(buffer);
     }
   };
 }
@@ -27,6 +30,12 @@ runCli(process.argv.slice(2), {
     return process.stdin;
   },
   env: process.env,
-}).then((status) => {
-  process.exitCode = status;
-});
+}).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  // Only a failure to write the error line itself lands here; the status still tells.
+  () => {
+    process.exitCode = 70;
+  },
+);

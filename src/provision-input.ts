@@ -5,6 +5,7 @@ import { Secret } from './secret';
 type Field = keyof typeof CREDENTIAL_LIMITS;
 const FIELDS = Object.keys(CREDENTIAL_LIMITS) as Field[];
 const VALUE = /^[\x21-\x7e]+$/;
+const MIN_SECRET_LENGTH = 8;
 
 /**
  * Parses `provision --stdin` input: `client_id=…`, `client_secret=…`,
@@ -40,6 +41,8 @@ export function parseCredentialLines(text: string): Credentials {
 export function checkValue(field: Field, value: string): string {
   if (value === '') throw usage(`${field} is empty`);
   if (value.length > CREDENTIAL_LIMITS[field]) throw usage(`${field} is ${value.length} characters long; the limit is ${CREDENTIAL_LIMITS[field]}`);
+  // Shorter than this is no secret, and could not be told apart from ordinary text when output is scrubbed.
+  if (field !== 'client_id' && value.length < MIN_SECRET_LENGTH) throw usage(`${field} is ${value.length} characters long, too short for a value from the taxpayer portal`);
   if (!VALUE.test(value)) throw usage(`${field} has spaces or characters other than printable ASCII`);
   return value;
 }

@@ -46,8 +46,10 @@ export class Secret {
 /** Replaces every known secret value in `text` by `[redacted]`. */
 export function redact(text: string): string {
   let out = text;
+  const lower = text.toLowerCase();
   for (const value of known) {
-    if (out.includes(value)) out = out.split(value).join(REDACTED);
+    // Case-insensitive: a server may echo a value upper-cased.
+    if (lower.includes(value.toLowerCase())) out = out.replace(new RegExp(value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), REDACTED);
   }
   return out;
 }

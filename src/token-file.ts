@@ -27,7 +27,7 @@ export function tokenFileFrom(token: TokenSet, obtainedAt: number): TokenFile {
 
 /** Replaces the token file atomically: mode 0600, in a folder made 0700. */
 export async function writeTokenFile(path: string, file: TokenFile): Promise<void> {
-  await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, dirMode: 0o700, what: 'token file' });
+  await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, what: 'token file' });
 }
 
 /** The token file, or undefined when there is none or it is not one we wrote. */
@@ -83,5 +83,5 @@ export async function readState(tokenFile: string): Promise<ServiceState> {
 export async function recordState(tokenFile: string, change: ServiceState, clear: { error?: boolean } = {}): Promise<void> {
   const state = { ...(await readState(tokenFile)), ...change };
   if (clear.error) delete state.last_error;
-  await writeFileAtomic(stateFilePath(tokenFile), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600, dirMode: 0o700, what: 'state file' }).catch(() => {});
+  await writeFileAtomic(stateFilePath(tokenFile), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600, what: 'state file' }).catch(() => {});
 }

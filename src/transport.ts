@@ -38,7 +38,7 @@ export function createTransport(config: Pick<Config, 'caFile' | 'legacyServerCon
   const connectMs = Math.max(1000, config.timeoutSeconds * 1000 * CONNECT_SHARE);
   let agents: { http: HttpAgent; https: HttpsAgent } | undefined;
   const pickAgent = (url: URL) => {
-    agents ??= makeAgents(config, connectMs);
+    agents ??= createAgents(config, connectMs);
     return url.protocol === 'https:' ? agents.https : agents.http;
   };
   return async (url, init) => {
@@ -56,7 +56,8 @@ export function createTransport(config: Pick<Config, 'caFile' | 'legacyServerCon
   };
 }
 
-function makeAgents(config: Pick<Config, 'caFile' | 'legacyServerConnect'>, connectMs: number) {
+/** The HTTP and HTTPS agents the transport uses; exported for tests of their TLS options. */
+export function createAgents(config: Pick<Config, 'caFile' | 'legacyServerConnect'>, connectMs: number) {
   let ca: string[] | undefined;
   if (config.caFile) {
     try {

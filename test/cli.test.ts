@@ -1,13 +1,13 @@
 // The built bundle, run as a boot script or a technician would, against the
 // identity-service simulator over real loopback HTTP, with real files.
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { startIdentitySim, type IdentitySim, type SimTerminal } from '../scripts/identity-sim';
-import { runBundle, transcript } from './helpers/bundle';
+import { BUNDLE, runBundle, transcript } from './helpers/bundle';
 import { useTempDir } from './helpers/temp-dir';
 
-const tempDir = useTempDir();
 
 const terminal: SimTerminal = {
   serial: 'POS-TEST-0042',
@@ -22,13 +22,22 @@ const input = (t: Pick<SimTerminal, 'clientId' | 'clientSecret' | 'presharedKey'
   `# pasted from the taxpayer portal\nclient_id=${t.clientId}\nclient_secret=${t.clientSecret}\npresharedkey=${t.presharedKey}\n`;
 
 let sim: IdentitySim;
+let keepAlive: Server;
+let keepAliveUrl: string;
 /** Every access token the tests have seen: none may appear in any output but `token`'s stdout. */
 const tokensSeen = new Set<string>();
 
 beforeAll(async () => {
+  // Answers 503 and keeps every connection open: the CLI must not wait for it to close.
+  keepAlive = createHttpServer((req, res) => req.resume().on('end', () => res.writeHead(503, { connection: 'keep-alive', 'keep-alive': 'timeout=60' }).end('busy')));
+  keepAlive.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => keepAlive.listen(0, '127.0.0.1', resolve));
+  keepAliveUrl = `http://127.0.0.1:${(keepAlive.address() as { port: number }).port}`;
   sim = await startIdentitySim({ terminals: [terminal, { ...terminal, serial: 'POS-B2B-ONLY', clientId: 'b2b-only-client-0001', tags: ['B2B'] }] });
 });
 afterAll(async () => {
+  keepAlive.closeAllConnections();
+  await new Promise((resolve) => keepAlive.close(resolve));
   await sim.close();
 });
 
@@ -38,6 +47,8 @@ interface Setup {
   tokenFile: string;
   credentialsFile: string;
 }
+
+const setups: Setup[] = [];
 
 function setup(overrides: Record<string, unknown> = {}, hal: Record<string, unknown> = {}): Setup {
   const dir = tempDir();
@@ -56,7 +67,9 @@ function setup(overrides: Record<string, unknown> = {}, hal: Record<string, unkn
       ...overrides,
     }),
   );
-  return { dir, config, tokenFile, credentialsFile };
+  const made = { dir, config, tokenFile, credentialsFile };
+  setups.push(made);
+  return made;
 }
 
 function noteTokens(s: Setup): void {
@@ -166,6 +179,45 @@ describe('exit 0', () => {
     expect((await runBundle(['--config', s.config, 'status'])).stdout).toMatch(/B2C tag: +NO - this taxpayer cannot submit receipts/);
   });
 
+  it('re-provisioning replaces the token of the old credentials; --offline removes it', async () => {
+    const s = await provisioned();
+    expect((await runBundle(['--config', s.config, 'boot'])).status).toBe(0);
+    noteTokens(s);
+    const before = readFileSync(s.tokenFile, 'utf8');
+    expect((await runBundle(['--config', s.config, 'provision', '--stdin'], { input: input(terminal) })).status).toBe(0);
+    noteTokens(s);
+    expect(readFileSync(s.tokenFile, 'utf8')).not.toBe(before);
+    expect((await runBundle(['--config', s.config, 'provision', '--stdin', '--offline'], { input: input(terminal) })).status).toBe(0);
+    expect(existsSync(s.tokenFile)).toBe(false);
+  });
+
+  it('narrows an existing token folder of its own to 0700', async () => {
+    const s = await provisioned();
+    mkdirSync(join(s.dir, 'run'), { mode: 0o755 });
+    chmodSync(join(s.dir, 'run'), 0o755);
+    expect((await runBundle(['--config', s.config, 'boot'])).status).toBe(0);
+    noteTokens(s);
+    expect(statSync(join(s.dir, 'run')).mode & 0o777).toBe(0o700);
+  });
+
+  it('a reader that goes away is not an error', async () => {
+    const s = await provisioned();
+    expect((await runBundle(['--config', s.config, 'boot'])).status).toBe(0);
+    noteTokens(s);
+    const { spawnSync } = await import('node:child_process');
+    const shell = spawnSync('sh', ['-c', `"${process.execPath}" "$0" --config "$1" token | true; echo "status=\${PIPESTATUS:-$?}"`, BUNDLE, s.config], { encoding: 'utf8' });
+    expect(shell.stderr).toBe('');
+    const piped = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "$0" --config "$1" token | true`, BUNDLE, s.config], { encoding: 'utf8' });
+    expect({ status: piped.status, stderr: piped.stderr }).toEqual({ status: 0, stderr: '' });
+  });
+
+  it('exits as soon as it is done, even when the server keeps the connection open', async () => {
+    const s = await provisioned({ identityUrl: keepAliveUrl });
+    const run = await runBundle(['--config', s.config, 'boot', '--wait', '0']);
+    expect(run.status).toBe(75);
+    expect(run.ms).toBeLessThan(1500);
+  });
+
   it('--help and --version', async () => {
     expect(await runBundle(['--help'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^Usage: ereceipt-auth/) });
     expect(await runBundle(['--version'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^ereceipt-auth \d+\.\d+\.\d+\n$/) });
@@ -191,6 +243,8 @@ describe('failures: one line on stderr, the exit status of SPEC.md', () => {
 
   it('64: unknown command, bad option, secret as an argument, no --stdin', async () => {
     const s = setup();
+    await fails(['--config', s.config, '--wait', '5', 'boot'], 64, /the option --wait belongs after the command, as in "ereceipt-auth boot --wait 30"/);
+    await fails(['--config=', 'boot'], 64, /--config needs a file name/);
     await fails(['--config', s.config, 'frobnicate'], 64, /^ereceipt-auth: error: unknown command "frobnicate"/);
     await fails(['--config', s.config, 'boot', '--wait', 'soon'], 64, /--wait takes a number of seconds/);
     const run = await fails(['--config', s.config, 'provision', `--client-secret=${terminal.clientSecret}`], 64, /secrets are never taken as arguments/);
@@ -300,15 +354,16 @@ describe('failures: one line on stderr, the exit status of SPEC.md', () => {
   });
 });
 
-it('the crash of a provisioning leaves nothing half-written beside the file', async () => {
-  const s = await provisioned();
-  expect(readdirSync(join(s.dir, 'lib'))).toEqual(['credentials']);
-});
-
 // Last: the whole transcript of this file.
 afterAll(() => {
   const secrets = [terminal.clientSecret, terminal.presharedKey, 'rotated-on-the-portal-0001', 'a-mistyped-presharedkey-value', ...tokensSeen];
   expect(tokensSeen.size).toBeGreaterThan(3);
+  const stateFiles = setups.map((s) => join(s.dir, 'run', 'state.json')).filter((f) => existsSync(f));
+  expect(stateFiles.length).toBeGreaterThan(5);
+  for (const file of stateFiles) {
+    const text = readFileSync(file, 'utf8');
+    for (const secret of secrets) expect(text).not.toContain(secret);
+  }
   for (const entry of transcript) {
     const stdoutMayHoldToken = entry.args.includes('token');
     for (const secret of secrets) {
@@ -325,3 +380,6 @@ async function closedPort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+
+// Declared after the transcript check, so that the temp dirs (and their state files) outlive it.
+const tempDir = useTempDir();

@@ -77,6 +77,9 @@ describe('parseConfig', () => {
     [{ ...base, hal: { driver: 'sim', serial: 'X' } }, /lacks hal\.modelFramework/],
     [{ ...base, hal: { driver: 'sim', serial: 'X', modelFramework: '1', fault: 'fire' } }, /hal\.fault/],
     [{ ...base, osVersion: 'x'.repeat(51) }, /osVersion that is not at most 50/],
+    [{ ...base, osVersion: 'Ubuntu 22.04 \u201cJammy\u201d' }, /osVersion that is not printable ASCII \(it is sent as an HTTP header\)/],
+    [{ ...base, osVersion: 'Debian\n12' }, /osVersion that is not printable ASCII/],
+    [{ ...base, legacyServerConnect: null }, /legacyServerConnect that is not true or false/],
     [{ ...base, scope: 'x'.repeat(201) }, /scope that is not at most 200/],
     [{ ...base, legacyServerConnect: 'yes' }, /legacyServerConnect that is not true or false/],
     [{ ...base, timeoutSeconds: 0 }, /timeoutSeconds/],
@@ -120,6 +123,9 @@ describe('resolveOsVersion', () => {
     const long = join(dir, 'long');
     writeFileSync(long, `NAME=Yocto\nVERSION_ID=4.0\nPRETTY_NAME="${'x'.repeat(60)}"\n`);
     expect(resolveOsVersion({}, long)).toBe('Yocto 4.0');
+    const fancy = join(dir, 'fancy');
+    writeFileSync(fancy, 'PRETTY_NAME="Ubuntu 22.04 \u201cJammy\u201d"\n');
+    expect(resolveOsVersion({}, fancy)).toBe('Ubuntu 22.04 Jammy');
     expect(resolveOsVersion({}, join(dir, 'absent')).length).toBeGreaterThan(0);
   });
 });

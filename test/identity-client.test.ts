@@ -1,7 +1,8 @@
 // The Authenticate POS request through the real transport (node-fetch, real
 // agents) against the simulator and small servers on 127.0.0.1, never a mocked fetch.
 import { execFileSync } from 'node:child_process';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { constants as cryptoConstants } from 'node:crypto';
+import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { startIdentitySim, verifySimToken, type IdentitySim, type SimTerminal } 
 import { EreceiptError } from '../src/errors';
 import { parseRetryAfter, requestToken, type TokenGrant } from '../src/identity-client';
 import { Secret } from '../src/secret';
-import { createTransport } from '../src/transport';
+import { createAgents, createTransport } from '../src/transport';
 import { useTempDir } from './helpers/temp-dir';
 
 const tempDir = useTempDir();
@@ -112,6 +113,15 @@ describe('rejections: exit 77, with the refused value and the remedy', () => {
   });
 });
 
+it("the token's own lifetime (exp - iat) wins over a longer expires_in", async () => {
+  const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const jwt = `${part({ alg: 'EdDSA' })}.${part({ iat: 1000, exp: 1600 })}.c2ln`;
+  sim.injectFaults({ kind: 'status', status: 200, body: JSON.stringify({ access_token: jwt, token_type: 'Bearer', expires_in: 3600 }) });
+  expect((await requestToken(grant(), { transport, timeoutMs: 5000 })).expiresIn).toBe(600);
+  sim.injectFaults({ kind: 'status', status: 200, body: JSON.stringify({ access_token: jwt, token_type: 'Bearer', expires_in: 300 }) });
+  expect((await requestToken(grant(), { transport, timeoutMs: 5000 })).expiresIn).toBe(300);
+});
+
 describe('transient failures: exit 75, Retry-After honoured', () => {
   it.each([
     [429, '30', 30_000, /^identity service is busy \(HTTP 429, asks to wait 30 s\): try again later$/],
@@ -120,12 +130,19 @@ describe('transient failures: exit 75, Retry-After honoured', () => {
     [500, undefined, undefined, /^identity service is failing \(HTTP 500\)/],
     [502, '1', 1_000, /^identity service is failing \(HTTP 502, asks to wait 1 s\)/],
     [408, undefined, undefined, /^identity service is failing \(HTTP 408\)/],
-    [404, undefined, undefined, /^identity service answered HTTP 404 at http:\/\/127\.0\.0\.1:\d+\/connect\/token: check identityUrl$/],
+    [404, undefined, undefined, /^identity service answered HTTP 404 without an OAuth error at http:\/\/127\.0\.0\.1:\d+\/connect\/token: check identityUrl/],
   ])('HTTP %i, Retry-After %p', async (status, retryAfter, retryAfterMs, message) => {
     sim.injectFaults({ kind: 'status', status, ...(retryAfter ? { retryAfter } : {}) });
     const error = await failure(grant());
     expect(error).toMatchObject({ code: 'ERR_SERVICE_UNAVAILABLE', exitStatus: 75, httpStatus: status, retryAfterMs });
     expect(error.message).toMatch(message);
+  });
+
+  it.each([400, 401, 403])('HTTP %i without an OAuth error (a proxy, a portal) is transient, not a rejection', async (status) => {
+    sim.injectFaults({ kind: 'status', status, body: '<html><body>Access denied by proxy</body></html>', contentType: 'text/html' });
+    const error = await failure(grant());
+    expect(error).toMatchObject({ code: 'ERR_SERVICE_UNAVAILABLE', exitStatus: 75, httpStatus: status });
+    expect(error.message).toMatch(/without an OAuth error .*try again later/);
   });
 
   it('a Retry-After date is measured against the server clock', async () => {
@@ -151,6 +168,7 @@ describe('transient failures: exit 75, Retry-After honoured', () => {
     [{ kind: 'status' as const, status: 200, body: JSON.stringify({ access_token: 'a.b.c', token_type: 'MAC', expires_in: 3600 }) }, /token_type is not Bearer/],
     [{ kind: 'status' as const, status: 200, body: JSON.stringify({ access_token: 'a.b.c', token_type: 'bearer', expires_in: -1 }) }, /expires_in is not a positive number/],
     [{ kind: 'status' as const, status: 200, body: JSON.stringify({ access_token: 'a.b.c', token_type: 'Bearer', expires_in: '3600' }) }, /expires_in is not a positive number/],
+    [{ kind: 'status' as const, status: 200, body: JSON.stringify({ access_token: 'a.b.c', token_type: 'Bearer', expires_in: 1e14 }) }, /expires_in is over 7 days/],
     [{ kind: 'huge' as const }, /answered with a body over 64 KiB/],
     [{ kind: 'drop' as const }, /is unreachable \(ECONNRESET\)/],
   ])('%j', async (fault, message) => {
@@ -221,7 +239,10 @@ describe('TLS', () => {
     expect((error as EreceiptError).message).toMatch(/^TLS connection to the identity service at 127\.0\.0\.1:\d+ failed \(\w+\): check caFile in the configuration and the clock$/);
   });
 
-  it('accepts legacyServerConnect', async () => {
+  it("legacyServerConnect sets OpenSSL's option on the TLS agent, and only when asked", async () => {
+    const flag = cryptoConstants.SSL_OP_LEGACY_SERVER_CONNECT;
+    expect((createAgents({ legacyServerConnect: true }, 1000).https.options.secureOptions ?? 0) & flag).toBe(flag);
+    expect((createAgents({ legacyServerConnect: false }, 1000).https.options.secureOptions ?? 0) & flag).toBe(0);
     const t = createTransport({ caFile, legacyServerConnect: true, timeoutSeconds: 5 });
     await expect(requestToken({ ...grant(), identityUrl: url }, { transport: t, timeoutMs: 5000 })).resolves.toMatchObject({ tokenType: 'Bearer' });
   });
@@ -231,16 +252,4 @@ describe('TLS', () => {
     const error = await requestToken({ ...grant(), identityUrl: url }, { transport: t, timeoutMs: 5000 }).catch((e: EreceiptError) => e);
     expect(error).toMatchObject({ code: 'ERR_CONFIG' });
   });
-});
-
-it('keeps no socket open after a request (the CLI must be able to exit)', async () => {
-  const server = createHttpServer((req, res) => req.resume().on('end', () => res.writeHead(503).end()));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  await requestToken({ ...grant(), identityUrl: url }, { transport, timeoutMs: 5000 }).catch(() => undefined);
-  const open = await new Promise<number>((resolve) => server.getConnections((_e, n) => resolve(n)));
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  const after = await new Promise<number>((resolve) => server.getConnections((_e, n) => resolve(n)));
-  expect(Math.min(open, after)).toBe(0);
-  await new Promise((resolve) => server.close(resolve));
 });

@@ -20,6 +20,7 @@ describe('parseCredentialLines', () => {
     [good.replace('presharedkey=03ac674216f3e1', `presharedkey=${'a'.repeat(201)}`), /presharedkey is 201 characters long; the limit is 200/],
     [good.replace('client_secret=6d62315e', 'client_secret=6d6 2315e'), /client_secret has spaces/],
     [good.replace('client_id=d0394a9f-0607-40de-a978-2d3eb8375b04', 'client_id='), /client_id is empty/],
+    [good.replace('presharedkey=03ac674216f3e1', 'presharedkey=1234567'), /presharedkey is 7 characters long, too short/],
   ])('refuses input %#', (input, message) => {
     let error: unknown;
     try {

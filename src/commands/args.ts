@@ -2,7 +2,7 @@
 export function describeArg(arg: string): string {
   if (arg.startsWith('-')) {
     const name = arg.split('=')[0] as string;
-    return /^--?[A-Za-z][A-Za-z0-9-]{0,30}$/.test(name) ? `the option ${name}` : 'that option';
+    return /^--?[A-Za-z][A-Za-z0-9-]{0,30}$/.test(name) ? `the option ${name}` : 'an option';
   }
   return 'arguments';
 }

@@ -10,8 +10,8 @@ export async function boot(ctx: CommandContext, args: string[]): Promise<void> {
   const waitSeconds = parseWait(args);
   try {
     const grant = await loadGrant(ctx.config, await ctx.hal());
-    const token = await loginWithRetry(grant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: waitSeconds * 1000 });
-    const file = await saveToken(ctx.config, token, ctx.clocks.now(), ctx.log);
+    const { token, obtainedAt } = await loginWithRetry(grant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: waitSeconds * 1000 });
+    const file = await saveToken(ctx.config, token, obtainedAt, ctx.log);
     ctx.log.info(`authenticated terminal ${grant.identity.serial}; token valid until ${file.expires_at}${file.scope ? ` (scope ${file.scope})` : ''}`);
   } catch (error) {
     await noteFailure(ctx.config, error, ctx.clocks.now());

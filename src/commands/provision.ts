@@ -1,7 +1,9 @@
+import { rm } from 'node:fs/promises';
 import { resolveOsVersion } from '../config';
 import { writeCredentials } from '../credentials';
 import { EreceiptError } from '../errors';
-import { requestToken } from '../identity-client';
+import { requestToken, type TokenSet } from '../identity-client';
+import { saveToken } from '../login';
 import { parseCredentialLines } from '../provision-input';
 import { describeArg } from './args';
 import type { CommandContext } from './context';
@@ -26,6 +28,9 @@ export async function provision(ctx: CommandContext, args: string[]): Promise<vo
       );
     }
   }
+  if (fromStdin && ctx.stdin().isTTY) {
+    throw new EreceiptError('ERR_USAGE', '--stdin takes the values piped in, not typed: typed, they would show on the screen; pipe them from a file or a here-document');
+  }
   if (!fromStdin) {
     throw new EreceiptError(
       'ERR_USAGE',
@@ -39,10 +44,12 @@ export async function provision(ctx: CommandContext, args: string[]): Promise<vo
   const identity = await hal.identity();
   const deviceSecret = hal.deviceSecret ? await hal.deviceSecret() : undefined;
 
+  let verified: { token: TokenSet; obtainedAt: number } | undefined;
   if (offline) {
     ctx.log.warn('saving without checking the credentials against the identity service; boot will tell whether they are accepted');
   } else {
-    await requestToken(
+    const obtainedAt = ctx.clocks.now();
+    const token = await requestToken(
       { identityUrl: ctx.config.identityUrl, identity, osVersion: resolveOsVersion(ctx.config), credentials, ...(ctx.config.scope ? { scope: ctx.config.scope } : {}) },
       { transport: ctx.transport, timeoutMs: ctx.config.timeoutSeconds * 1000, now: ctx.clocks.now },
     ).catch((error: unknown) => {
@@ -52,8 +59,16 @@ export async function provision(ctx: CommandContext, args: string[]): Promise<vo
       }
       throw error;
     });
+    verified = { token, obtainedAt };
   }
   await writeCredentials(ctx.config.credentialsFile, credentials, { serial: identity.serial, ...(deviceSecret ? { deviceSecret } : {}) });
+  // The token file must not go on serving a token of the credentials just replaced.
+  try {
+    if (verified) await saveToken(ctx.config, verified.token, verified.obtainedAt, ctx.log);
+    else await rm(ctx.config.tokenFile, { force: true });
+  } catch (error) {
+    ctx.log.warn(`the credentials are saved, but the token file was not updated (${(error as Error).message})`);
+  }
   ctx.stdout(
     `credentials saved for terminal ${identity.serial} (client_id ...${credentials.clientId.slice(-4)})${offline ? ', not verified' : ', verified with the identity service'}\n`,
   );

@@ -128,7 +128,7 @@ function render(r: StatusReport): string {
   const t = r.token;
   if (t.state === 'absent') row('token', `none in ${t.file}`);
   else {
-    row('token', `${t.state} until ${t.expiresAt} (${t.secondsLeft} s left)`);
+    row('token', t.state === 'valid' ? `valid until ${t.expiresAt} (${t.secondsLeft} s left)` : `EXPIRED at ${t.expiresAt}`);
     row('scope', t.scope ?? '(none stated)');
     row('B2C tag', t.b2c === null ? 'not stated in the token' : t.b2c ? 'yes' : 'NO - this taxpayer cannot submit receipts');
   }

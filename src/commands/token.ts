@@ -17,8 +17,8 @@ export async function token(ctx: CommandContext, args: string[]): Promise<void> 
   const { loadGrant, loginWithRetry, noteFailure, saveToken } = await import('../login');
   try {
     const grant = await loadGrant(ctx.config, await ctx.hal());
-    const fresh = await loginWithRetry(grant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: 0 });
-    const saved = await saveToken(ctx.config, fresh, ctx.clocks.now(), ctx.log);
+    const { token: fresh, obtainedAt } = await loginWithRetry(grant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: 0 });
+    const saved = await saveToken(ctx.config, fresh, obtainedAt, ctx.log);
     ctx.stdout(`${saved.access_token}\n`);
   } catch (error) {
     await noteFailure(ctx.config, error, ctx.clocks.now());

@@ -3,9 +3,10 @@
 // so that a noisy neighbour slows both sides alike. Each run goes through
 // /usr/bin/time for its peak RSS.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from '../hal/onie-tlv';
 import { startIdentitySim } from './identity-sim';
 
 const BUNDLE = join(__dirname, '..', 'dist', 'ereceipt-auth.js');
@@ -52,6 +53,17 @@ async function compare(name: string, subject: () => Promise<Sample>, baselineNam
   return `| ${name} | ${baselineName} | ${(am / bm).toFixed(2)}x | ${(ar / br).toFixed(2)}x | ${am.toFixed(0)} / ${bm.toFixed(0)} ms | ${(ar / 1024).toFixed(1)} / ${(br / 1024).toFixed(1)} MiB |`;
 }
 
+/** A TlvInfo image holding the serial number and the device version. */
+function onieImage(serial: string, version: number): Buffer {
+  const tlvs = Buffer.concat([Buffer.from([0x23, serial.length]), Buffer.from(serial, 'latin1'), Buffer.from([0x26, 1, version])]);
+  const header = Buffer.concat([Buffer.from('TlvInfo\0\x01', 'latin1'), Buffer.from([0, 0])]);
+  header.writeUInt16BE(tlvs.length + 6, 9);
+  const body = Buffer.concat([header, tlvs, Buffer.from([0xfe, 4])]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([body, crc]);
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ereceipt-auth-bench-'));
   const terminal = {
@@ -89,10 +101,28 @@ async function main(): Promise<void> {
       terminal.presharedKey,
     )}}},s=>{let d='';s.on('data',c=>d+=c);s.on('end',()=>{if(s.statusCode!==200)process.exit(1)})});r.end(b);`;
 
+    // The same terminal behind the two hardware drivers: an EEPROM image file, and a
+    // co-processor on a pseudo-terminal (test/helpers/coprocessor.py).
+    const eeprom = join(dir, 'eeprom');
+    writeFileSync(eeprom, onieImage(terminal.serial, 1));
+    const coprocessor = spawn('python3', [join(__dirname, '..', 'test', 'helpers', 'coprocessor.py'), '--serial', terminal.serial, '--model', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const ptyPath = await new Promise<string>((resolve) => coprocessor.stdout?.setEncoding('utf8').once('data', (line: string) => resolve(line.trim())));
+    const variant = (name: string, hal: Record<string, unknown>) => {
+      const file = join(dir, `${name}.json`);
+      writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(config, 'utf8')), hal }));
+      return file;
+    };
+    const eepromConfig = variant('eeprom', { driver: 'eeprom', path: eeprom });
+    const serialConfig = variant('serial', { driver: 'serial', path: ptyPath });
+    const boot = (file: string) => () => measure([BUNDLE, '--config', file, 'boot']);
+
     const rows = [
       await compare('`token`, fresh token file', () => measure([BUNDLE, '--config', config, 'token']), '`node -e 0`', () => measure(['-e', '0'])),
       await compare('`boot` against the simulator', () => measure([BUNDLE, '--config', config, 'boot']), 'bare `http.request` POST', () => measure(['-e', bare])),
+      await compare('`boot`, EEPROM HAL', boot(eepromConfig), '`boot`, sim HAL', boot(config)),
+      await compare('`boot`, serial HAL over a pty', boot(serialConfig), '`boot`, sim HAL', boot(config)),
     ];
+    coprocessor.kill('SIGKILL');
     const kib = statSync(BUNDLE).size / 1024;
     console.log(`Node ${process.version}, ${RUNS} alternating runs each, medians\n`);
     console.log('| measure | against | wall | peak RSS | wall (ours / theirs) | RSS (ours / theirs) |');

@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { EreceiptError, systemCode } from '../src/errors';
+import { EreceiptError, isEreceiptError, systemCode } from '../src/errors';
 import { describeTlvs, parseTlvInfo, TLV_DEVICE_VERSION, TLV_HEADER_LENGTH, TLV_SERIAL_NUMBER, tlvTotalLength, type Tlv } from './onie-tlv';
 import type { DeviceHal, DeviceIdentity } from './types';
 import { validateIdentity } from './validate-identity';
@@ -53,7 +53,7 @@ async function readImage(path: string, offset: number): Promise<Uint8Array> {
     image.set(rest, TLV_HEADER_LENGTH);
     return image;
   } catch (error) {
-    if (error instanceof EreceiptError) throw error;
+    if (isEreceiptError(error)) throw error;
     throw unavailable(path, error);
   } finally {
     await handle.close();

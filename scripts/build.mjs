@@ -1,7 +1,7 @@
 // Builds the product (dist/ereceipt-auth.js, one file, nothing beside it) and the
 // development tools that run it (build/: the demo and the identity simulator).
 import { build } from 'esbuild';
-import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -11,7 +11,8 @@ const common = { bundle: true, platform: 'node', target: 'node18', format: 'cjs'
 // - fetch-blob's 100 KB web-streams polyfill, used only where the runtime lacks
 //   ReadableStream (every Node we support, 18+, has it);
 // - node-fetch's multipart parser, used only by Response.formData(), never called;
-// - node-fetch's data: URL decoder and fetch-blob's file-system blobs, never used;
+// - node-fetch's data: URL decoder, Blob and FormData support: the CLI sends one
+//   string body and reads answers with text(), never a blob, a form or a data: URL;
 // - serialport's port listing, which needs udevadm; terminals name their port.
 const unreachable = {
   name: 'unreachable',
@@ -20,6 +21,13 @@ const unreachable = {
     b.onResolve({ filter: /multipart-parser\.js$/ }, () => ({ path: 'multipart-parser', namespace: 'unreachable' }));
     b.onResolve({ filter: /^\.\/linux-list$/ }, () => ({ path: 'linux-list', namespace: 'unreachable' }));
     b.onResolve({ filter: /^(data-uri-to-buffer|fetch-blob\/from\.js)$/ }, (args) => ({ path: args.path, namespace: 'unreachable' }));
+    b.onResolve({ filter: /^(fetch-blob|formdata-polyfill\/esm\.min\.js)$/ }, (args) => ({ path: args.path, namespace: 'no-blobs' }));
+    // instanceof checks against these classes are false, as they are for every body the CLI sends.
+    b.onLoad({ filter: /.*/, namespace: 'no-blobs' }, () => ({
+      contents: `class Unused { constructor() { throw new Error('Blob and FormData are not in this build'); } }
+        export default Unused; export { Unused as FormData, Unused as formDataToBlob };`,
+      loader: 'js',
+    }));
     b.onLoad({ filter: /.*/, namespace: 'unreachable' }, (args) => ({
       // Loading it is harmless (interop probes such as __esModule see undefined); using it says why it fails.
       contents: `module.exports = new Proxy({}, { get(_, key) { if (typeof key !== 'string' || key === '__esModule' || key === 'then') return undefined; throw new Error('${'$'}{args.path} is not in this build'); } });`,
@@ -38,6 +46,14 @@ const serialportParts = {
   },
 };
 
+// The CLI loads the serial driver from serial-driver.js beside it (built below).
+const serialBeside = {
+  name: 'serial-beside',
+  setup(b) {
+    b.onResolve({ filter: /\/serial-loader$/ }, () => ({ path: fileURLToPath(new URL('serial-loader-external.cjs', import.meta.url)) }));
+  },
+};
+
 rmSync('dist', { recursive: true, force: true });
 const result = await build({
   ...common,
@@ -46,7 +62,7 @@ const result = await build({
   minify: true,
   banner: { js: '#!/usr/bin/env node' },
   define: { __VERSION__: JSON.stringify(version) },
-  plugins: [unreachable, serialportParts],
+  plugins: [unreachable, serialBeside],
   // The reference TweetNaCl port is 14 KB smaller than nacl-fast; on a few hundred
   // bytes of credentials the speed difference is microseconds.
   alias: { tweetnacl: 'tweetnacl/nacl.js' },
@@ -62,6 +78,27 @@ await build({
 
 chmodSync('dist/ereceipt-auth.js', 0o755);
 
+// The serial driver and serialport's JS, loaded by the CLI only for "driver": "serial".
+await build({
+  ...common,
+  entryPoints: ['hal/serial-driver.ts'],
+  outfile: 'dist/serial-driver.js',
+  minify: true,
+  plugins: [unreachable, serialportParts],
+});
+
+// The in-process API (src/index.ts) for a POS application written for Node:
+// require('/usr/lib/ereceipt-auth/index.js'). Not minified, and with node-fetch
+// whole, since the application may read responses any way it likes.
+await build({
+  ...common,
+  entryPoints: ['src/index.ts'],
+  outfile: 'dist/index.js',
+  define: { __VERSION__: JSON.stringify(version) },
+  plugins: [serialportParts],
+  alias: { tweetnacl: 'tweetnacl/nacl.js', 'web-streams-polyfill/dist/ponyfill.es2018.js': 'node:stream/web' },
+});
+
 // The native binding of the serial driver, for the Linux architectures the
 // terminals use (glibc): dist/prebuilds/linux-<arch>/.
 const prebuilds = 'node_modules/@serialport/bindings-cpp/prebuilds';
@@ -73,4 +110,5 @@ for (const arch of ['linux-arm', 'linux-arm64', 'linux-x64']) {
 }
 
 const size = Object.values(result.metafile.outputs)[0].bytes;
-console.log(`dist/ereceipt-auth.js ${(size / 1024).toFixed(1)} KiB`);
+const serialSize = statSync('dist/serial-driver.js').size;
+console.log(`dist/ereceipt-auth.js ${(size / 1024).toFixed(1)} KiB, dist/serial-driver.js ${(serialSize / 1024).toFixed(1)} KiB`);

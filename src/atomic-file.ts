@@ -1,6 +1,7 @@
 import { constants, promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { EreceiptError, systemCode } from './errors';
+import { EreceiptError, isEreceiptError, systemCode } from './errors';
+import { isAlive } from './pid';
 
 export interface AtomicWriteOptions {
   /** File mode of the new file. */
@@ -32,7 +33,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
     await fs.rename(temp, path);
   } catch (error) {
     await fs.rm(temp, { force: true }).catch(() => {});
-    if (error instanceof EreceiptError) throw error;
+    if (isEreceiptError(error)) throw error;
     throw new EreceiptError('ERR_FILE_WRITE', `cannot write the ${options.what} ${path} (${systemCode(error) ?? 'error'}): check that its folder exists, is writable and the disk is not full`, {
       cause: error,
     });
@@ -92,14 +93,5 @@ async function removeStaleTemps(dir: string, name: string): Promise<void> {
     if (!entry.startsWith(prefix) || !entry.endsWith('.tmp')) continue;
     const pid = Number(entry.slice(prefix.length).split('.')[0]);
     if (Number.isInteger(pid) && pid > 0 && !isAlive(pid)) await fs.rm(join(dir, entry), { force: true }).catch(() => {});
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return systemCode(error) === 'EPERM';
   }
 }

@@ -1,9 +1,9 @@
 import type { DeviceHal } from '../hal/types';
-import { configPathFrom, loadConfig } from './config';
+import { configPathFrom, loadConfig, type Config } from './config';
 import { EreceiptError, exitStatusOf, isEreceiptError } from './errors';
 import { systemClocks, type Clocks } from './clock';
 import { createLogger } from './log';
-import { openHal } from './open-hal';
+import { openHal, type OpenHalOptions } from './open-hal';
 import { redact } from './secret';
 import type { HttpTransport } from './transport';
 import { describeArg } from './commands/args';
@@ -17,6 +17,8 @@ export const USAGE = `Usage: ereceipt-auth [--config FILE] COMMAND [options]
 Commands:
   boot [--wait SECONDS]  log in, write the token file and exit; retry while the
                          identity service is unreachable, for up to SECONDS (60)
+  run                    stay resident: log in, then keep the token file valid,
+                         renewing ahead of expiry; SIGHUP reloads, SIGTERM stops
   provision --stdin [--offline]
                          set the credentials from client_id=, client_secret= and
                          presharedkey= lines on standard input; they are checked
@@ -57,6 +59,7 @@ type Command = (ctx: CommandContext, args: string[]) => Promise<void>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   boot: async () => (await import('./commands/boot')).boot,
   provision: async () => (await import('./commands/provision')).provision,
+  run: async () => (await import('./commands/run')).run,
   status: async () => (await import('./commands/status')).status,
   token: async () => (await import('./commands/token')).token,
 };
@@ -81,19 +84,31 @@ export async function runCli(argv: string[], io: CliIo, seams: CliSeams = {}): P
       throw new EreceiptError('ERR_USAGE', `${shown}: the commands are ${Object.keys(COMMANDS).join(', ')}; see --help`);
     }
     const run = await load();
-    const config = loadConfig(configPathFrom(configArg, io.env));
-    let opening: Promise<DeviceHal> | undefined;
+    const configPath = configPathFrom(configArg, io.env);
+    const compose = (config: Config) => {
+      let opening: Promise<DeviceHal> | undefined;
+      return {
+        config,
+        hal: (options?: OpenHalOptions) => {
+          opening ??= (seams.openHal ?? openHal)(config.hal, options).then((opened) => (hal = opened));
+          return opening;
+        },
+        transport: seams.transport ?? lazyTransport(config),
+      };
+    };
     const ctx: CommandContext = {
-      config,
-      hal: (options) => {
-        opening ??= (seams.openHal ?? openHal)(config.hal, options).then((opened) => (hal = opened));
-        return opening;
-      },
-      transport: seams.transport ?? lazyTransport(config),
+      ...compose(loadConfig(configPath)),
       clocks: seams.clocks ?? systemClocks,
       log,
       stdout: io.stdout,
+      stderr: io.stderr,
       stdin: () => io.stdin,
+      reload: async () => {
+        const next = compose(loadConfig(configPath));
+        await hal?.close().catch(() => {});
+        hal = undefined;
+        return next;
+      },
     };
     await run(ctx, rest);
     return 0;

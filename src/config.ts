@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { release, type } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { EreceiptError, systemCode } from './errors';
+import { EreceiptError, isEreceiptError, systemCode } from './errors';
 import type { SimHalFault } from '../hal/sim';
 
 export const DEFAULT_CONFIG_PATH = '/etc/ereceipt-auth/config.json';
@@ -43,7 +43,7 @@ export function loadConfig(path: string): Config {
     if (bytes.length > MAX_CONFIG_BYTES) throw fail(path, `is larger than ${MAX_CONFIG_BYTES} bytes`);
     text = bytes.toString('utf8');
   } catch (error) {
-    if (error instanceof EreceiptError) throw error;
+    if (isEreceiptError(error)) throw error;
     const code = systemCode(error);
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read (${code ?? 'error'})`;
     throw new EreceiptError('ERR_CONFIG', `configuration file ${path} ${why}: create it or pass --config FILE`, { cause: error });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import nacl from 'tweetnacl';
 import { writeFileAtomic } from './atomic-file';
-import { EreceiptError, systemCode } from './errors';
+import { EreceiptError, isEreceiptError, systemCode } from './errors';
 import { Secret } from './secret';
 
 /** What the identity service knows this terminal by, besides its hardware identity. */
@@ -131,7 +131,7 @@ async function readProtectedFile(path: string): Promise<Uint8Array> {
     }
     return new Uint8Array(await handle.readFile());
   } catch (error) {
-    if (error instanceof EreceiptError) throw error;
+    if (isEreceiptError(error)) throw error;
     throw new EreceiptError('ERR_FILE_READ', `cannot read the credentials file ${path} (${systemCode(error) ?? 'error'}): check the storage`, { cause: error });
   } finally {
     await handle.close();

@@ -30,9 +30,16 @@ export interface ErrorDetails {
   serverDate?: number;
 }
 
+/**
+ * Marks the module's errors across bundles: the serial driver is a file of its own
+ * with its own copy of this class, so `instanceof` alone would not know its errors.
+ */
+const BRAND = Symbol.for('ereceipt-auth.error');
+
 /** The one error class of the module; `code` says what kind of failure it is. */
 export class EreceiptError<C extends ErrorCode = ErrorCode> extends Error {
   override readonly name = 'EreceiptError';
+  readonly [BRAND] = true;
   readonly code: C;
   readonly retryAfterMs: number | undefined;
   readonly oauthError: string | undefined;
@@ -54,7 +61,7 @@ export class EreceiptError<C extends ErrorCode = ErrorCode> extends Error {
 }
 
 export function isEreceiptError(error: unknown): error is EreceiptError {
-  return error instanceof EreceiptError;
+  return error instanceof EreceiptError || (typeof error === 'object' && error !== null && (error as { [BRAND]?: boolean })[BRAND] === true);
 }
 
 /** True for the failures worth retrying: the service was unreachable or failing. */

@@ -1,8 +1,8 @@
 import type { DeviceIdentity } from '../hal/types';
 import type { Credentials } from './credentials';
-import { EreceiptError, systemCode } from './errors';
+import { EreceiptError, isEreceiptError, systemCode } from './errors';
 import { decodeClaims, JWT_SHAPE, type TokenClaims } from './jwt';
-import { redact, registerSecretValue } from './secret';
+import { redact, registerTokenValue } from './secret';
 import type { HttpResponse, HttpTransport } from './transport';
 
 /** Everything that goes into one Authenticate POS request. */
@@ -77,7 +77,7 @@ export async function tokenGrantRequest(grant: TokenGrant, options: GrantOptions
     });
     return { response, body: await response.text() };
   } catch (error) {
-    if (error instanceof EreceiptError) throw error;
+    if (isEreceiptError(error)) throw error;
     const aborted = controller.signal.aborted;
     throw networkError(url, error, aborted && !options.signal?.aborted ? options.timeoutMs : undefined);
   } finally {
@@ -103,7 +103,7 @@ export function processTokenResponse(grant: TokenGrant, response: HttpResponse, 
       throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', `identity service answered without a usable token (${problem}): try again later`, details);
     }
     const accessToken = json['access_token'] as string;
-    registerSecretValue(accessToken);
+    registerTokenValue(accessToken);
     const claims = decodeClaims(accessToken) ?? {};
     const scope = typeof json['scope'] === 'string' ? json['scope'] : claims.scope;
     // The token's own lifetime (exp - iat, independent of either clock) wins when shorter.

@@ -13,12 +13,16 @@ export interface LoggerOptions {
   write: (line: string) => void;
   /** Show info lines (the default), or only warnings and errors. */
   quiet?: boolean;
+  /** Start each line with its syslog priority (`<3>` error, `<4>` warning, `<6>` info), as journald and syslogd read it. */
+  syslog?: boolean;
 }
 
-export function createLogger({ write, quiet = false }: LoggerOptions): Logger {
+const PRIORITY: Record<LogLevel, number> = { error: 3, warning: 4, info: 6 };
+
+export function createLogger({ write, quiet = false, syslog = false }: LoggerOptions): Logger {
   const emit = (level: LogLevel, message: string) => {
     const text = redact(message).replace(/[\r\n]+/g, ' ');
-    write(`ereceipt-auth: ${level === 'info' ? '' : `${level}: `}${text}\n`);
+    write(`${syslog ? `<${PRIORITY[level]}>` : ''}ereceipt-auth: ${level === 'info' ? '' : `${level}: `}${text}\n`);
   };
   return {
     error: (message) => emit('error', message),

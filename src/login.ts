@@ -60,6 +60,16 @@ export async function loginWithRetry(grant: TokenGrant, options: LoginOptions): 
   }
 }
 
+/** One login for the token manager: reads the HAL and the credentials anew each time, so a new provisioning takes effect. */
+export function loginOnce(config: Config, hal: DeviceHal, transport: HttpTransport, clocks: Clocks): (signal: AbortSignal) => Promise<{ token: TokenSet; obtainedAt: number }> {
+  return async (signal) => {
+    const grant = await loadGrant(config, hal);
+    const obtainedAt = clocks.now();
+    const token = await requestToken(grant, { transport, timeoutMs: config.timeoutSeconds * 1000, signal, now: clocks.now });
+    return { token, obtainedAt };
+  };
+}
+
 /** Writes the token file and notes the success; warns when the taxpayer cannot submit receipts. */
 export async function saveToken(config: Pick<Config, 'tokenFile'>, token: TokenSet, obtainedAt: number, log: Logger): Promise<TokenFile> {
   const file = tokenFileFrom(token, obtainedAt);

@@ -1,6 +1,7 @@
 import type { DeviceHal } from '../hal/types';
 import type { HalConfig } from './config';
 import { EreceiptError } from './errors';
+import { loadSerialDriver as loadSerial } from './serial-loader';
 
 export interface OpenHalOptions {
   /** Receives the driver's raw exchange (TLVs, serial lines), for `status --trace`. */
@@ -30,20 +31,20 @@ export async function openHal(config: HalConfig, options: OpenHalOptions = {}): 
       return createEepromHal({ path: config.path, offset: config.offset, serialTlv: config.serialTlv, modelTlv: config.modelTlv, ...trace });
     }
     case 'serial': {
-      const [{ createSerialHal }, binding] = await Promise.all([import('../hal/serial'), loadSerialBinding()]);
-      return createSerialHal({ path: config.path, baudRate: config.baudRate, timeoutMs: config.timeoutMs, tries: config.tries, binding, ...trace });
+      const { createSerialHal, LinuxBinding } = await loadSerialDriver();
+      return createSerialHal({ path: config.path, baudRate: config.baudRate, timeoutMs: config.timeoutMs, tries: config.tries, binding: LinuxBinding, ...trace });
     }
   }
 }
 
-async function loadSerialBinding() {
+async function loadSerialDriver(): Promise<typeof import('../hal/serial-driver')> {
   try {
-    // The Linux binding alone: terminals run Linux, and the package index would pull in the others.
-    return (await import('@serialport/bindings-cpp/dist/linux')).LinuxBinding;
+    return await loadSerial();
   } catch (error) {
-    // In the bundle, the native part lives in prebuilds/ beside ereceipt-auth.js (see scripts/build.mjs).
-    throw new EreceiptError('ERR_HAL_UNAVAILABLE', `the serial driver cannot load its native part (${(error as Error).message}): copy the prebuilds folder beside ereceipt-auth.js`, {
-      cause: error,
-    });
+    throw new EreceiptError(
+      'ERR_HAL_UNAVAILABLE',
+      `the serial driver cannot be loaded (${String((error as Error).message).split('\n')[0]}): copy serial-driver.js and the prebuilds folder beside ereceipt-auth.js`,
+      { cause: error },
+    );
   }
 }

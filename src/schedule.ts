@@ -19,3 +19,35 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () 
   const jittered = Math.floor(random() * ceiling);
   return retryAfterMs === undefined ? jittered : Math.max(retryAfterMs, jittered);
 }
+
+/** Retries of a failing renewal while the current token is still served. */
+export const RUN_BACKOFF: BackoffPolicy = { baseMs: 1000, capMs: 60_000 };
+
+/** After a rejection: slow retries, in case the account is unblocked on the portal. */
+export const REJECTED_RETRY_MS = 15 * 60 * 1000;
+
+export interface RefreshPolicy {
+  /** Share of the lifetime left at renewal, before jitter: 0.10 to 0.20 for a spread of 0.10. */
+  share: number;
+  spread: number;
+  /** Never renew with less than this left, lifetime allowing. */
+  floorMs: number;
+}
+
+export const REFRESH: RefreshPolicy = { share: 0.1, spread: 0.1, floorMs: 60_000 };
+
+/**
+ * How long after a token was obtained to renew it: in the last 10-20 % of its life
+ * (chosen at random, so a fleet that booted together after a power cut spreads
+ * out), at least `floorMs` before expiry, and never before half of its life has
+ * passed, so a token of a few seconds is renewed at half-life rather than in a storm.
+ */
+export function refreshDelay(lifetimeMs: number, policy: RefreshPolicy, random: () => number): number {
+  const margin = Math.min(lifetimeMs / 2, Math.max(policy.floorMs, lifetimeMs * (policy.share + policy.spread * random())));
+  return lifetimeMs - margin;
+}
+
+/** Slow retry after a rejection: about every 15 minutes, give or take 10 %. */
+export function rejectedRetryDelay(random: () => number): number {
+  return REJECTED_RETRY_MS * (0.9 + 0.2 * random());
+}

@@ -54,7 +54,19 @@ export function redact(text: string): string {
   return out;
 }
 
-/** Marks a value that is not a `Secret` (an access token) as never to be printed. */
+/** Marks a value that is not a `Secret` as never to be printed. */
 export function registerSecretValue(value: string): void {
   if (value.length >= 4) known.add(value);
+}
+
+/** The access tokens marked so far, oldest first; a resident process renews for months. */
+const tokens: string[] = [];
+const TOKENS_KEPT = 8;
+
+/** Marks an access token as never to be printed; only the last few are kept, older ones have expired. */
+export function registerTokenValue(value: string): void {
+  if (known.has(value)) return;
+  registerSecretValue(value);
+  tokens.push(value);
+  if (tokens.length > TOKENS_KEPT) known.delete(tokens.shift() as string);
 }

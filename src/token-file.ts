@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from './atomic-file';
 import type { TokenSet } from './identity-client';
-import { registerSecretValue } from './secret';
+import { registerTokenValue } from './secret';
 
 /** The hand-off file the POS application reads (SPEC "Files it writes"). */
 export interface TokenFile {
@@ -22,6 +22,20 @@ export function tokenFileFrom(token: TokenSet, obtainedAt: number): TokenFile {
     scope: token.scope ?? null,
     expires_at: new Date(obtainedAt + token.expiresIn * 1000).toISOString(),
     obtained_at: new Date(obtainedAt).toISOString(),
+  };
+}
+
+/**
+ * The token file for a token held by the resident service: expiry and obtained
+ * time from the monotonic clock, so they stay true after the wall clock jumps.
+ */
+export function tokenFileFromHeld(held: { token: TokenSet; obtainedAtMono: number; expiresAtMono: number }, now: number, monotonic: number): TokenFile {
+  return {
+    access_token: held.token.accessToken,
+    token_type: 'Bearer',
+    scope: held.token.scope ?? null,
+    expires_at: new Date(now + (held.expiresAtMono - monotonic)).toISOString(),
+    obtained_at: new Date(now - (monotonic - held.obtainedAtMono)).toISOString(),
   };
 }
 
@@ -49,7 +63,7 @@ export async function readTokenFile(path: string): Promise<TokenFile | undefined
   ) {
     return undefined;
   }
-  registerSecretValue(f.access_token);
+  registerTokenValue(f.access_token);
   return { access_token: f.access_token, token_type: 'Bearer', scope: typeof f.scope === 'string' ? f.scope : null, expires_at: f.expires_at, obtained_at: f.obtained_at };
 }
 
@@ -64,6 +78,15 @@ export interface ServiceState {
   last_error?: { code: string; message: string; at: string };
   /** Server clock minus local clock, in seconds, at the last answer that had a `Date`. */
   clock_offset_seconds?: number;
+  /** The resident service, while `run` is up (and what it last did once it stopped). */
+  service?: {
+    pid: number;
+    started_at: string;
+    stopped_at?: string;
+    next_attempt_at?: string;
+    rejected: boolean;
+    requests: number;
+  };
 }
 
 export function stateFilePath(tokenFile: string): string {

@@ -102,7 +102,7 @@ it('a port held by another process is exit 69, and the holder keeps it', async (
   expect((await runBundle(['--config', config({ path: c.path }), 'status', '--json'])).status).toBe(0);
 });
 
-it('the bundle alone (no node_modules, no prebuilds) runs the sim HAL and explains the missing serial binding', async () => {
+it('the bundle alone (no node_modules) runs the sim HAL, and explains what the serial HAL lacks', async () => {
   const dir = tempDir();
   const lone = join(dir, 'ereceipt-auth.js');
   copyFileSync(BUNDLE, lone);
@@ -125,7 +125,12 @@ it('the bundle alone (no node_modules, no prebuilds) runs the sim HAL and explai
   );
   expect((await run(['--config', simConfig, 'provision', '--stdin'], input)).status).toBe(0);
   expect((await run(['--config', simConfig, 'boot'])).status).toBe(0);
-  const serial = await run(['--config', config({ path: '/dev/ttyS1' }, dir), 'boot']);
+  const serialConfig = config({ path: '/dev/ttyS1' }, dir);
+  const serial = await run(['--config', serialConfig, 'boot']);
   expect(serial.status).toBe(69);
-  expect(serial.stderr).toMatch(/the serial driver cannot load its native part \(.*prebuilds\/linux-\w+\/node\.napi\.\w+\.node is missing\): copy the prebuilds folder beside ereceipt-auth\.js/);
+  expect(serial.stderr).toMatch(/the serial driver cannot be loaded \(Cannot find module '.*serial-driver\.js'\): copy serial-driver\.js and the prebuilds folder beside ereceipt-auth\.js\n$/);
+  copyFileSync(join(BUNDLE, '..', 'serial-driver.js'), join(dir, 'serial-driver.js'));
+  const native = await run(['--config', serialConfig, 'boot']);
+  expect(native.status).toBe(69);
+  expect(native.stderr).toMatch(/the serial driver cannot be loaded \(.*prebuilds\/linux-\w+\/node\.napi\.\w+\.node is missing\): copy serial-driver\.js and the prebuilds folder/);
 });

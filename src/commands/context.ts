@@ -14,6 +14,9 @@ export interface CommandContext {
   clocks: Clocks;
   log: Logger;
   stdout: (text: string) => void;
+  stderr: (text: string) => void;
   /** Standard input, opened on first call: only provision reads it. */
   stdin: () => NodeJS.ReadableStream & { isTTY?: boolean };
+  /** Reads the configuration file again and opens what it names: the resident service's SIGHUP. */
+  reload: () => Promise<Pick<CommandContext, 'config' | 'hal' | 'transport'>>;
 }

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { resolveOsVersion } from '../config';
 import { writeCredentials } from '../credentials';
-import { EreceiptError } from '../errors';
+import { EreceiptError, isEreceiptError } from '../errors';
 import { requestToken, type TokenSet } from '../identity-client';
 import { saveToken } from '../login';
 import { parseCredentialLines } from '../provision-input';
@@ -53,7 +53,7 @@ export async function provision(ctx: CommandContext, args: string[]): Promise<vo
       { identityUrl: ctx.config.identityUrl, identity, osVersion: resolveOsVersion(ctx.config), credentials, ...(ctx.config.scope ? { scope: ctx.config.scope } : {}) },
       { transport: ctx.transport, timeoutMs: ctx.config.timeoutSeconds * 1000, now: ctx.clocks.now },
     ).catch((error: unknown) => {
-      if (error instanceof EreceiptError) {
+      if (isEreceiptError(error)) {
         const offlineHint = error.code === 'ERR_SERVICE_UNAVAILABLE' ? ' (--offline saves without checking)' : '';
         throw new EreceiptError(error.code, `${error.message}; nothing was saved${offlineHint}`, { cause: error });
       }

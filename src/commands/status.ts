@@ -2,6 +2,7 @@ import { resolveOsVersion } from '../config';
 import { readCredentials } from '../credentials';
 import { EreceiptError } from '../errors';
 import { decodeClaims, lacksB2c } from '../jwt';
+import { isAlive } from '../pid';
 import { redact } from '../secret';
 import { readState, readTokenFile, secondsLeft } from '../token-file';
 import { describeArg } from './args';
@@ -26,6 +27,8 @@ export interface StatusReport {
   lastSuccessAt?: string;
   lastError?: { code: string; message: string; at: string };
   clockOffsetSeconds?: number;
+  /** The resident `run` service, from the state file. */
+  service?: { running: boolean; pid: number; startedAt: string; stoppedAt?: string; nextAttemptAt?: string; rejected: boolean; requests: number };
   /** With --trace: the HAL's raw exchange, bounded. */
   halTrace?: string[];
 }
@@ -101,6 +104,18 @@ async function collect(ctx: CommandContext, trace: boolean): Promise<StatusRepor
   if (state.last_success_at) report.lastSuccessAt = state.last_success_at;
   if (state.last_error) report.lastError = { ...state.last_error, message: redact(state.last_error.message) };
   if (typeof state.clock_offset_seconds === 'number') report.clockOffsetSeconds = state.clock_offset_seconds;
+  if (state.service) {
+    const { pid, started_at: startedAt, stopped_at: stoppedAt, next_attempt_at: nextAttemptAt, rejected, requests } = state.service;
+    report.service = {
+      running: stoppedAt === undefined && isAlive(pid),
+      pid,
+      startedAt,
+      ...(stoppedAt ? { stoppedAt } : {}),
+      ...(nextAttemptAt ? { nextAttemptAt } : {}),
+      rejected,
+      requests,
+    };
+  }
   return report;
 }
 
@@ -132,6 +147,15 @@ function render(r: StatusReport): string {
     row('scope', t.scope ?? '(none stated)');
     row('B2C tag', t.b2c === null ? 'not stated in the token' : t.b2c ? 'yes' : 'NO - this taxpayer cannot submit receipts');
   }
+  if (r.service) {
+    const sv = r.service;
+    row(
+      'service',
+      sv.running
+        ? `running (pid ${sv.pid}) since ${sv.startedAt}, ${sv.requests} logins${sv.nextAttemptAt ? `, next at ${sv.nextAttemptAt}` : ''}${sv.rejected ? ', CREDENTIALS REJECTED' : ''}`
+        : `not running (last pid ${sv.pid}${sv.stoppedAt ? `, stopped at ${sv.stoppedAt}` : ''})`,
+    );
+  } else row('service', 'never ran');
   if (r.lastSuccessAt) row('last login', r.lastSuccessAt);
   if (r.lastError) row('last error', `${r.lastError.at} ${r.lastError.message}`);
   if (r.clockOffsetSeconds !== undefined && Math.abs(r.clockOffsetSeconds) >= 60) {

@@ -1,0 +1,91 @@
+import type { Agent } from 'node:http';
+import type { RequestInfo, RequestInit, Response } from 'node-fetch';
+import type { DeviceHal } from '../hal/types';
+import { systemClocks, type Clocks } from './clock';
+import { loadConfig, type Config } from './config';
+import { createLogger, type Logger } from './log';
+import { loginOnce } from './login';
+import { openHal } from './open-hal';
+import { createTokenManager as createManager, type ManagerState } from './token-manager';
+import { createAgents, createTransport, type HttpTransport } from './transport';
+
+/** What a POS application running in Node uses. */
+export interface PosTokenManager {
+  /** A valid access token, renewed ahead of expiry in the background; one login shared by concurrent callers. */
+  getToken(): Promise<string>;
+  /**
+   * `fetch` with `Authorization: Bearer …`. On a 401 (the token expired early, or was
+   * revoked) it logs in once more and replays the request once; a second 401 is
+   * returned to the caller. A body that is a stream cannot be replayed: the 401 is returned.
+   */
+  authorizedFetch(url: RequestInfo, init?: RequestInit): Promise<Response>;
+  /** What the manager is doing: the token's expiry, the last error, the next attempt. */
+  state(): ManagerState;
+  /** Stops the background renewal and releases the HAL. */
+  close(): Promise<void>;
+}
+
+/** Seams for tests and special set-ups; each defaults to the real thing. */
+export interface PosTokenManagerOptions {
+  hal?: DeviceHal;
+  transport?: HttpTransport;
+  clocks?: Clocks;
+  log?: Logger;
+}
+
+/**
+ * The in-process token manager of SPEC "For a Node.js POS application". Takes the
+ * configuration (or its path); nothing happens until the first `getToken`.
+ */
+export function createTokenManager(config: Config | string, options: PosTokenManagerOptions = {}): PosTokenManager {
+  const cfg = typeof config === 'string' ? loadConfig(config) : config;
+  const clocks = options.clocks ?? systemClocks;
+  const log = options.log ?? createLogger({ write: (line) => process.stderr.write(line), quiet: true });
+  const transport = options.transport ?? createTransport(cfg);
+  let hal = options.hal;
+  let started = false;
+  let agents: { http: Agent; https: Agent } | undefined;
+
+  const manager = createManager({
+    login: async (signal) => {
+      hal ??= await openHal(cfg.hal);
+      return loginOnce(cfg, hal, transport, clocks)(signal);
+    },
+    clocks,
+    log,
+    keepAlive: false,
+  });
+
+  const getToken = () => {
+    if (!started) {
+      started = true;
+      return manager.forceRefresh();
+    }
+    return manager.getToken();
+  };
+
+  async function send(url: RequestInfo, init: RequestInit, token: string): Promise<Response> {
+    const { default: fetch, Headers } = await import('node-fetch');
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${token}`);
+    agents ??= createAgents(cfg, Math.max(1000, (cfg.timeoutSeconds * 1000) / 3));
+    const pick = agents;
+    return fetch(url, { ...init, headers, agent: init.agent ?? ((u: URL) => (u.protocol === 'https:' ? pick.https : pick.http)) });
+  }
+
+  return {
+    getToken,
+    async authorizedFetch(url, init = {}) {
+      const first = await send(url, init, await getToken());
+      const replayable = init.body === undefined || init.body === null || typeof init.body === 'string' || init.body instanceof URLSearchParams || Buffer.isBuffer(init.body);
+      if (first.status !== 401 || !replayable) return first;
+      await first.arrayBuffer().catch(() => undefined);
+      return send(url, init, await manager.forceRefresh());
+    },
+    state: () => manager.state(),
+    async close() {
+      await manager.close();
+      await hal?.close();
+    },
+  };
+}

@@ -1,0 +1,205 @@
+import type { Clocks } from './clock';
+import { EreceiptError, isEreceiptError } from './errors';
+import type { TokenSet } from './identity-client';
+import type { Logger } from './log';
+import { backoffDelay, refreshDelay, rejectedRetryDelay, REFRESH, RUN_BACKOFF } from './schedule';
+
+/** A token the manager holds, with its expiry on the monotonic clock. */
+export interface HeldToken {
+  token: TokenSet;
+  /** Monotonic ms at which the token expires: the request's start plus its lifetime. */
+  expiresAtMono: number;
+  /** Wall-clock ms when the request that got it started. */
+  obtainedAt: number;
+  /** Monotonic ms when that request started. */
+  obtainedAtMono: number;
+}
+
+/** What the manager is doing, for `status` and the state file. */
+export interface ManagerState {
+  token?: { expiresAt: number; obtainedAt: number; scope?: string };
+  /** The last failure, until a login succeeds. */
+  lastError?: { code: string; message: string; at: number };
+  rejected: boolean;
+  /** Wall-clock ms of the next renewal or retry, if one is planned. */
+  nextAttemptAt?: number;
+  /** Logins asked of the identity service so far. */
+  requests: number;
+}
+
+export interface TokenManagerOptions {
+  /** One login (one request, no retries); the manager does the retrying. */
+  login: (signal: AbortSignal) => Promise<{ token: TokenSet; obtainedAt: number }>;
+  clocks: Clocks;
+  log: Logger;
+  /** Called with each new token, and again when the wall clock jumps (expires_at must be redone). */
+  onToken?: (held: HeldToken) => Promise<void> | void;
+  /** Called after every change of state (a success, a failure, a new plan). */
+  onState?: (state: ManagerState) => Promise<void> | void;
+  /** Timers keep the process alive (the resident service), or not (a library). */
+  keepAlive?: boolean;
+  /** How often to look for wall-clock jumps, ms; 0 never. */
+  clockCheckMs?: number;
+}
+
+export interface TokenManager {
+  /** A valid access token: the one held while it lasts, else a login shared by all callers. */
+  getToken(): Promise<string>;
+  /** Drops the held token and logs in again (the API said 401). Concurrent callers share it. */
+  forceRefresh(): Promise<string>;
+  /** Logs in now and keeps renewing ahead of expiry, in the background. */
+  start(): void;
+  state(): ManagerState;
+  /** Stops the timers and cancels a login in flight. */
+  close(): Promise<void>;
+}
+
+/** Reports failed renewals on tries 1, 2, 4, 8…, so a long outage does not flood the log. */
+const reportTry = (n: number) => (n & (n - 1)) === 0;
+
+/**
+ * Keeps a valid access token: single-flight logins, renewal in the last part of a
+ * token's life on the monotonic clock, capped backoff with jitter on transient
+ * failures (honouring Retry-After) while the current token is still served, and
+ * slow retries after a rejection. A failure is never held as if it were a token.
+ */
+export function createTokenManager(options: TokenManagerOptions): TokenManager {
+  const { clocks, log } = options;
+  const keepAlive = options.keepAlive ?? false;
+  let held: HeldToken | undefined;
+  let inflight: Promise<HeldToken> | undefined;
+  let lastError: EreceiptError | Error | undefined;
+  let lastErrorAt = 0;
+  let rejected = false;
+  let failures = 0;
+  let requests = 0;
+  let nextAttemptMono: number | undefined;
+  let cancelTimer: (() => void) | undefined;
+  let cancelClockCheck: (() => void) | undefined;
+  let wallOffset = clocks.now() - clocks.monotonic();
+  let closed = false;
+  const abort = new AbortController();
+
+  const valid = () => held !== undefined && clocks.monotonic() < held.expiresAtMono;
+
+  function state(): ManagerState {
+    const toWall = (mono: number) => clocks.now() + (mono - clocks.monotonic());
+    return {
+      ...(held
+        ? { token: { expiresAt: toWall(held.expiresAtMono), obtainedAt: held.obtainedAt, ...(held.token.scope ? { scope: held.token.scope } : {}) } }
+        : {}),
+      ...(lastError ? { lastError: { code: (lastError as EreceiptError).code ?? 'ERR_INTERNAL', message: lastError.message, at: lastErrorAt } } : {}),
+      rejected,
+      ...(nextAttemptMono === undefined ? {} : { nextAttemptAt: toWall(nextAttemptMono) }),
+      requests,
+    };
+  }
+
+  async function notify(): Promise<void> {
+    try {
+      await options.onState?.(state());
+    } catch (error) {
+      log.warn(`could not record the service state (${(error as Error).message})`);
+    }
+  }
+
+  function plan(delayMs: number): void {
+    cancelTimer?.();
+    if (closed) return;
+    nextAttemptMono = clocks.monotonic() + delayMs;
+    cancelTimer = clocks.setTimer(
+      () => {
+        cancelTimer = undefined;
+        // Failures were handled (logged, planned) inside login; nothing may reject unhandled.
+        login().catch(() => {});
+      },
+      delayMs,
+      keepAlive,
+    );
+  }
+
+  function login(): Promise<HeldToken> {
+    if (closed) return Promise.reject(new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'the token manager is closed'));
+    inflight ??= (async () => {
+      requests += 1;
+      const startedMono = clocks.monotonic();
+      try {
+        const { token, obtainedAt } = await options.login(abort.signal);
+        const lifetimeMs = token.expiresIn * 1000;
+        held = { token, obtainedAt, obtainedAtMono: startedMono, expiresAtMono: startedMono + lifetimeMs };
+        if (failures > 0 || rejected) log.info(`token renewed after ${failures} failed ${failures === 1 ? 'try' : 'tries'}`);
+        failures = 0;
+        rejected = false;
+        lastError = undefined;
+        plan(Math.max(0, refreshDelay(lifetimeMs, REFRESH, clocks.random) - (clocks.monotonic() - startedMono)));
+        try {
+          await options.onToken?.(held);
+        } catch (error) {
+          log.error((error as Error).message);
+        }
+        await notify();
+        return held;
+      } catch (error) {
+        if (closed) throw error;
+        failures += 1;
+        lastError = error as Error;
+        lastErrorAt = clocks.now();
+        const message = (error as Error).message;
+        if (isEreceiptError(error) && error.code === 'ERR_SERVICE_UNAVAILABLE') {
+          const delay = backoffDelay(failures - 1, RUN_BACKOFF, clocks.random, error.retryAfterMs);
+          if (reportTry(failures)) log.warn(`${message.replace(/: try again later$/, '')}; try ${failures}, next in ${Math.ceil(delay / 1000)} s${valid() ? ', the current token is still served' : ''}`);
+          plan(delay);
+        } else {
+          // A rejection, or anything the service cannot fix by being asked again soon.
+          if (!rejected) log.error(`${message}; will ask again about every 15 minutes`);
+          rejected = isEreceiptError(error) && error.code === 'ERR_CREDENTIALS_REJECTED';
+          plan(rejectedRetryDelay(clocks.random));
+        }
+        await notify();
+        throw error;
+      } finally {
+        inflight = undefined;
+      }
+    })();
+    return inflight;
+  }
+
+  function checkClock(): void {
+    const offset = clocks.now() - clocks.monotonic();
+    if (Math.abs(offset - wallOffset) > 2000) {
+      log.info(`the wall clock moved by ${Math.round((offset - wallOffset) / 1000)} s; token expiry recomputed from the monotonic clock`);
+      wallOffset = offset;
+      if (held) Promise.resolve(options.onToken?.(held)).catch((error: unknown) => log.error((error as Error).message));
+      void notify();
+    }
+    if (!closed && options.clockCheckMs) cancelClockCheck = clocks.setTimer(checkClock, options.clockCheckMs, keepAlive);
+  }
+
+  return {
+    async getToken() {
+      if (valid()) return (held as HeldToken).token.accessToken;
+      if (inflight) return (await inflight).token.accessToken;
+      // While a retry is planned, a caller gets the last failure rather than a request of its own: no storms.
+      if (lastError && nextAttemptMono !== undefined && clocks.monotonic() < nextAttemptMono) throw lastError;
+      return (await login()).token.accessToken;
+    },
+    async forceRefresh() {
+      if (inflight) return (await inflight).token.accessToken;
+      held = undefined;
+      return (await login()).token.accessToken;
+    },
+    start() {
+      login().catch(() => {});
+      if (options.clockCheckMs) cancelClockCheck = clocks.setTimer(checkClock, options.clockCheckMs, keepAlive);
+    },
+    state,
+    async close() {
+      closed = true;
+      cancelTimer?.();
+      cancelClockCheck?.();
+      nextAttemptMono = undefined;
+      abort.abort();
+      await inflight?.catch(() => {});
+    },
+  };
+}

@@ -39,11 +39,12 @@ export const REFRESH: RefreshPolicy = { share: 0.1, spread: 0.1, floorMs: 60_000
 /**
  * How long after a token was obtained to renew it: in the last 10-20 % of its life
  * (chosen at random, so a fleet that booted together after a power cut spreads
- * out), at least `floorMs` before expiry, and never before half of its life has
- * passed, so a token of a few seconds is renewed at half-life rather than in a storm.
+ * out), at least `floorMs` before expiry, and never before three quarters of its
+ * life have passed, so a token of a few seconds is renewed about once per lifetime
+ * rather than in a storm.
  */
 export function refreshDelay(lifetimeMs: number, policy: RefreshPolicy, random: () => number): number {
-  const margin = Math.min(lifetimeMs / 2, Math.max(policy.floorMs, lifetimeMs * (policy.share + policy.spread * random())));
+  const margin = Math.min(lifetimeMs / 4, Math.max(policy.floorMs, lifetimeMs * (policy.share + policy.spread * random())));
   return lifetimeMs - margin;
 }
 

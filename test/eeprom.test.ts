@@ -7,6 +7,7 @@ import { crc32, parseTlvInfo } from '../hal/onie-tlv';
 import { EreceiptError } from '../src/errors';
 import { BUNDLE } from './helpers/bundle';
 import { goodImage, onieImage } from './helpers/onie-image';
+import { seededRandom } from './helpers/random';
 import { useTempDir } from './helpers/temp-dir';
 
 const tempDir = useTempDir();
@@ -122,21 +123,9 @@ describe('CRC-32', () => {
 });
 
 describe('fuzz: 10,000 random and mutated images', () => {
-  // A seeded generator, so a failure can be replayed from the seed in its message.
-  function mulberry32(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
   it('never crashes the parser and never yields an identity without a valid CRC', () => {
     const seed = 20261128;
-    const random = mulberry32(seed);
+    const random = seededRandom(seed);
     const int = (n: number) => Math.floor(random() * n);
     const base = goodImage();
     let accepted = 0;

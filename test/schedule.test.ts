@@ -1,4 +1,4 @@
-import { backoffDelay, BOOT_BACKOFF } from '../src/schedule';
+import { backoffDelay, BOOT_BACKOFF, REFRESH, refreshDelay, rejectedRetryDelay } from '../src/schedule';
 
 describe('backoffDelay', () => {
   it.each([
@@ -20,5 +20,45 @@ describe('backoffDelay', () => {
     for (let attempt = 0; attempt < 100; attempt++) {
       expect(backoffDelay(attempt, BOOT_BACKOFF, () => 0.999999)).toBeLessThan(BOOT_BACKOFF.capMs);
     }
+  });
+});
+
+describe('refreshDelay', () => {
+  const policy = REFRESH;
+  it.each([
+    // lifetime s, random, renew after s, left at renewal s
+    [3600, 0, 3240, 360],
+    [3600, 0.5, 3060, 540],
+    [3600, 0.999999, 2880, 720],
+    [600, 0, 540, 60],
+    [600, 1, 480, 120],
+    [120, 0.5, 90, 30],
+    [8, 0, 6, 2],
+    [8, 1, 6, 2],
+    [1, 0.5, 0.75, 0.25],
+  ])('a %i s token, random %f: renewed after %f s (%f s left)', (lifetime, random, after, left) => {
+    const delay = refreshDelay(lifetime * 1000, policy, () => random);
+    expect(delay / 1000).toBeCloseTo(after, 2);
+    expect(lifetime - delay / 1000).toBeCloseTo(left, 2);
+  });
+
+  it('spreads a 3600 s token over its last 10-20 % and never renews in its first three quarters', () => {
+    for (let i = 0; i <= 100; i++) {
+      for (const lifetime of [1, 8, 60, 600, 3600, 86_400]) {
+        const delay = refreshDelay(lifetime * 1000, policy, () => i / 100);
+        expect(delay).toBeGreaterThanOrEqual(lifetime * 750 - 1e-6);
+        expect(delay).toBeLessThan(lifetime * 1000);
+      }
+    }
+  });
+});
+
+describe('rejectedRetryDelay', () => {
+  it.each([
+    [0, 13.5],
+    [0.5, 15],
+    [1, 16.5],
+  ])('random %f -> %f minutes', (random, minutes) => {
+    expect(rejectedRetryDelay(() => random) / 60_000).toBeCloseTo(minutes, 5);
   });
 });

@@ -1,0 +1,179 @@
+// The resident service as init would run it: the built bundle's `run`, against the
+// identity-service simulator over loopback HTTP, with real files and real signals.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startIdentitySim, type IdentitySim, type SimTerminal } from '../scripts/identity-sim';
+import { BUNDLE, runBundle } from './helpers/bundle';
+import { useTempDir } from './helpers/temp-dir';
+
+const tempDir = useTempDir();
+const terminal: SimTerminal = {
+  serial: 'POS-RUN-0001',
+  modelFramework: '1',
+  osVersion: 'Debian 12',
+  clientId: 'run-client-0001',
+  clientSecret: 'run-secret-0123456789',
+  presharedKey: 'run-psk-0123456789',
+  scopes: ['InvoicingAPI', 'ReceiptsAPI'],
+};
+const replacement: SimTerminal = { ...terminal, clientId: 'run-client-0002', clientSecret: 'run-secret-second-0001' };
+const lines = (t: SimTerminal) => `client_id=${t.clientId}\nclient_secret=${t.clientSecret}\npresharedkey=${t.presharedKey}\n`;
+const secrets = [terminal.clientSecret, terminal.presharedKey, replacement.clientSecret];
+
+interface Service {
+  child: ChildProcess;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+function startRun(config: string): Service {
+  const child = spawn(process.execPath, [BUNDLE, '--config', config, 'run'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdout?.resume();
+  const exited = new Promise<number | null>((resolve) => child.on('close', (status) => resolve(status)));
+  return { child, stderr: () => stderr, exited };
+}
+
+async function waitFor(what: () => boolean, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+async function stop(service: Service): Promise<{ status: number | null; ms: number }> {
+  const started = Date.now();
+  service.child.kill('SIGTERM');
+  const status = await service.exited;
+  return { status, ms: Date.now() - started };
+}
+
+function expectCleanLog(text: string): void {
+  for (const line of text.trimEnd().split('\n')) expect(line).toMatch(/^<[346]>ereceipt-auth: /);
+  for (const secret of secrets) expect(text).not.toContain(secret);
+}
+
+let sim: IdentitySim;
+beforeAll(async () => {
+  sim = await startIdentitySim({ terminals: [terminal] });
+});
+afterAll(() => sim.close());
+
+async function provisioned(extra: Record<string, unknown> = {}): Promise<{ dir: string; config: string; tokenFile: string }> {
+  const dir = tempDir();
+  const config = join(dir, 'config.json');
+  const tokenFile = join(dir, 'run', 'token.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      identityUrl: sim.url,
+      hal: { driver: 'sim', serial: terminal.serial, modelFramework: '1' },
+      osVersion: 'Debian 12',
+      credentialsFile: join(dir, 'lib', 'credentials'),
+      tokenFile,
+      timeoutSeconds: 5,
+      ...extra,
+    }),
+  );
+  expect((await runBundle(['--config', config, 'provision', '--stdin', '--offline'], { input: lines(terminal) })).status).toBe(0);
+  return { dir, config, tokenFile };
+}
+
+it('keeps the token file valid for 30 s of 8-second tokens, whole at every read, and stops on SIGTERM with 0', async () => {
+  const { config, tokenFile } = await provisioned();
+  sim.setLifetime(8);
+  const before = sim.tokenRequestCount();
+  const service = startRun(config);
+  try {
+    await waitFor(() => existsSync(tokenFile), 5000);
+    const started = Date.now();
+    let reads = 0;
+    const problems: string[] = [];
+    while (Date.now() - started < 30_000) {
+      const readAt = Date.now();
+      try {
+        const file = JSON.parse(readFileSync(tokenFile, 'utf8')) as { expires_at: string; access_token: string };
+        if (Date.parse(file.expires_at) <= readAt) problems.push(`expired token at ${new Date(readAt).toISOString()}: ${file.expires_at}`);
+        reads += 1;
+      } catch (error) {
+        problems.push(`unreadable at ${new Date(readAt).toISOString()}: ${(error as Error).message}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const requests = sim.tokenRequestCount() - before;
+    console.log(`run, 8 s tokens, 30 s: ${reads} reads of the token file, ${problems.length} problems, ${requests} requests (${(requests / (30 / 8)).toFixed(2)} per lifetime)`);
+    expect(problems).toEqual([]);
+    expect(reads).toBeGreaterThan(500);
+    // One per lifetime, renewed at three quarters of it: 30 s / 6 s, plus the first.
+    expect(requests).toBeGreaterThanOrEqual(5);
+    expect(requests).toBeLessThanOrEqual(8);
+  } finally {
+    const { status, ms } = await stop(service);
+    sim.setLifetime(3600);
+    expect(status).toBe(0);
+    expect(ms).toBeLessThan(2000);
+  }
+  expectCleanLog(service.stderr());
+  expect(service.stderr()).toMatch(/<6>ereceipt-auth: SIGTERM: stopping\n$/);
+}, 60_000);
+
+it('transient failures never end it; a provisioning takes effect without a restart; SIGHUP reloads the configuration', async () => {
+  const { config, tokenFile } = await provisioned();
+  sim.addTerminal(replacement);
+  sim.injectFaults({ kind: 'status', status: 503 }, { kind: 'drop' }, { kind: 'status', status: 429, retryAfter: '1' });
+  const service = startRun(config);
+  try {
+    await waitFor(() => existsSync(tokenFile), 15_000);
+    expect(service.stderr()).toMatch(/<4>ereceipt-auth: warning: identity service is busy \(HTTP 503\); try 1, next in \d+ s/);
+    expect(service.child.exitCode).toBeNull();
+
+    // A technician re-provisions while the service runs.
+    expect((await runBundle(['--config', config, 'provision', '--stdin'], { input: lines(replacement) })).status).toBe(0);
+    await waitFor(() => service.stderr().includes('new credentials'), 15_000);
+    await waitFor(() => sim.requests.some((r) => r.form['client_id'] === replacement.clientId && r.status === 200 && r.headers['posserial'] === terminal.serial && r.at > 0), 5000);
+    const lastClient = () => sim.requests[sim.requests.length - 1]?.form['client_id'];
+    await waitFor(() => lastClient() === replacement.clientId, 5000);
+
+    // The configuration changes; SIGHUP makes the service take it.
+    writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(config, 'utf8')), scope: 'ReceiptsAPI' }));
+    service.child.kill('SIGHUP');
+    await waitFor(() => sim.requests[sim.requests.length - 1]?.form['scope'] === 'ReceiptsAPI', 5000);
+    await waitFor(() => (JSON.parse(readFileSync(tokenFile, 'utf8')) as { scope: string }).scope === 'ReceiptsAPI', 5000);
+
+    // A broken configuration on SIGHUP keeps the running one.
+    writeFileSync(config, '{ broken');
+    service.child.kill('SIGHUP');
+    await waitFor(() => service.stderr().includes('the reload failed'), 5000);
+    expect(service.child.exitCode).toBeNull();
+  } finally {
+    expect((await stop(service)).status).toBe(0);
+  }
+  expectCleanLog(service.stderr());
+}, 60_000);
+
+it('a rejection is logged once and retried slowly; status shows it', async () => {
+  const { config } = await provisioned();
+  sim.updateTerminal(terminal.clientId, { blocked: true });
+  const service = startRun(config);
+  try {
+    await waitFor(() => service.stderr().includes('<3>'), 5000);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const errors = service.stderr().split('\n').filter((l) => l.startsWith('<3>'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^<3>ereceipt-auth: error: client_id \.\.\.0001 is not allowed to sign in \(unauthorized_client.*\): .*check it on the taxpayer portal; will ask again about every 15 minutes$/);
+    const status = await runBundle(['--config', config, 'status', '--json']);
+    const report = JSON.parse(status.stdout) as { service: { running: boolean; rejected: boolean; nextAttemptAt: string }; lastError: { code: string } };
+    expect(report.service).toMatchObject({ running: true, rejected: true });
+    expect(Date.parse(report.service.nextAttemptAt) - Date.now()).toBeGreaterThan(13 * 60_000);
+    expect(report.lastError.code).toBe('ERR_CREDENTIALS_REJECTED');
+  } finally {
+    sim.updateTerminal(terminal.clientId, { blocked: false });
+    expect((await stop(service)).status).toBe(0);
+  }
+  const after = JSON.parse((await runBundle(['--config', config, 'status', '--json'])).stdout) as { service: { running: boolean; stoppedAt: string } };
+  expect(after.service.running).toBe(false);
+  expect(after.service.stoppedAt).toBeDefined();
+}, 30_000);

@@ -1,0 +1,289 @@
+// The token lifecycle on simulated time: single flight, backoff, rejection, a whole
+// day under a fault schedule, and a fleet of 10,000 terminals booting together.
+import { EreceiptError } from '../src/errors';
+import type { TokenSet } from '../src/identity-client';
+import { createLogger } from '../src/log';
+import { createTokenManager, type HeldToken, type TokenManagerOptions } from '../src/token-manager';
+import { seededRandom } from './helpers/random';
+import { createVirtualClock, type VirtualClock } from './helpers/virtual-clock';
+
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+beforeAll(() => process.on('unhandledRejection', onUnhandled));
+afterAll(() => {
+  process.off('unhandledRejection', onUnhandled);
+});
+afterEach(() => expect(unhandled).toEqual([]));
+
+let serial = 0;
+function tokenSet(lifetimeS: number): TokenSet {
+  serial += 1;
+  return { accessToken: `header.payload-${serial}.signature`, tokenType: 'Bearer', expiresIn: lifetimeS, claims: {} };
+}
+
+const transient = (retryAfterMs?: number) =>
+  new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'identity service is busy (HTTP 503): try again later', retryAfterMs === undefined ? {} : { retryAfterMs });
+const rejection = () => new EreceiptError('ERR_CREDENTIALS_REJECTED', 'presharedkey rejected by the identity service (invalid_presharedkey): re-run provisioning');
+
+function quietLog(lines: string[] = []) {
+  return createLogger({ write: (line) => void lines.push(line) });
+}
+
+function manager(clock: VirtualClock, login: TokenManagerOptions['login'], extra: Partial<TokenManagerOptions> = {}) {
+  return createTokenManager({ login, clocks: clock, log: quietLog(), ...extra });
+}
+
+describe('single flight', () => {
+  it('concurrent callers share one login', async () => {
+    const clock = createVirtualClock();
+    let logins = 0;
+    const m = manager(clock, async () => {
+      logins += 1;
+      await clock.sleep(500);
+      return { token: tokenSet(3600), obtainedAt: clock.now() };
+    });
+    const all = Promise.all(Array.from({ length: 100 }, () => m.getToken()));
+    await clock.advance(1000);
+    const tokens = await all;
+    expect(new Set(tokens).size).toBe(1);
+    expect(logins).toBe(1);
+    expect(await m.getToken()).toBe(tokens[0]);
+    expect(logins).toBe(1);
+    await m.close();
+  });
+
+  it('forceRefresh drops the token and shares one new login', async () => {
+    const clock = createVirtualClock();
+    let logins = 0;
+    const m = manager(clock, async () => ({ token: tokenSet(3600 + logins++), obtainedAt: clock.now() }));
+    const first = await m.getToken();
+    const [a, b] = await Promise.all([m.forceRefresh(), m.forceRefresh()]);
+    expect(a).toBe(b);
+    expect(a).not.toBe(first);
+    expect(logins).toBe(2);
+    await m.close();
+  });
+});
+
+describe('failures', () => {
+  it('a failure is never held as a token; callers get it without a request of their own until the retry', async () => {
+    const clock = createVirtualClock(undefined, () => 0.5);
+    const answers: (() => Promise<{ token: TokenSet; obtainedAt: number }>)[] = [
+      async () => {
+        throw transient();
+      },
+      async () => ({ token: tokenSet(3600), obtainedAt: clock.now() }),
+    ];
+    let logins = 0;
+    const lines: string[] = [];
+    const m = manager(clock, () => (answers[logins++] as () => Promise<{ token: TokenSet; obtainedAt: number }>)(), { log: quietLog(lines) });
+    await expect(m.getToken()).rejects.toMatchObject({ code: 'ERR_SERVICE_UNAVAILABLE' });
+    await expect(m.getToken()).rejects.toMatchObject({ code: 'ERR_SERVICE_UNAVAILABLE' });
+    expect(logins).toBe(1);
+    expect(m.state().lastError?.code).toBe('ERR_SERVICE_UNAVAILABLE');
+    await clock.advance(1000); // backoff of the first retry: up to 1 s, 0.5 s with this random
+    expect(logins).toBe(2);
+    expect(await m.getToken()).toMatch(/^header\./);
+    expect(m.state().lastError).toBeUndefined();
+    expect(lines).toEqual([
+      'ereceipt-auth: warning: identity service is busy (HTTP 503); try 1, next in 1 s\n',
+      'ereceipt-auth: token renewed after 1 failed try\n',
+    ]);
+    await m.close();
+  });
+
+  it('keeps serving the current token while renewals fail, honouring Retry-After', async () => {
+    const clock = createVirtualClock(undefined, () => 0);
+    const calls: number[] = [];
+    let fail = false;
+    const m = manager(clock, async () => {
+      calls.push(clock.monotonic());
+      if (fail) throw transient(120_000);
+      return { token: tokenSet(3600), obtainedAt: clock.now() };
+    });
+    const token = await m.getToken();
+    fail = true;
+    await clock.advance(3240_000); // renewal at 90 % of the life with random 0
+    expect(calls).toHaveLength(2);
+    await clock.advance(119_000);
+    expect(calls).toHaveLength(2);
+    expect(await m.getToken()).toBe(token);
+    await clock.advance(1000);
+    expect(calls).toHaveLength(3);
+    await m.close();
+  });
+
+  it('a rejection is logged once, retried about every 15 minutes, and shows in the state', async () => {
+    const clock = createVirtualClock(undefined, () => 0.5);
+    let logins = 0;
+    const lines: string[] = [];
+    const m = manager(
+      clock,
+      async () => {
+        logins += 1;
+        if (logins <= 3) throw rejection();
+        return { token: tokenSet(3600), obtainedAt: clock.now() };
+      },
+      { log: quietLog(lines) },
+    );
+    m.start();
+    await clock.advance(0);
+    expect(logins).toBe(1);
+    expect(m.state()).toMatchObject({ rejected: true, lastError: { code: 'ERR_CREDENTIALS_REJECTED' } });
+    await expect(m.getToken()).rejects.toMatchObject({ code: 'ERR_CREDENTIALS_REJECTED' });
+    expect(logins).toBe(1);
+    await clock.advance(14 * MINUTE);
+    expect(logins).toBe(1);
+    await clock.advance(2 * MINUTE);
+    expect(logins).toBe(2);
+    await clock.advance(31 * MINUTE);
+    expect(logins).toBe(4);
+    expect(m.state().rejected).toBe(false);
+    expect(lines.filter((l) => l.includes('rejected'))).toEqual([
+      'ereceipt-auth: error: presharedkey rejected by the identity service (invalid_presharedkey): re-run provisioning; will ask again about every 15 minutes\n',
+    ]);
+    await m.close();
+  });
+
+  it('close stops every timer and cancels the login in flight', async () => {
+    const clock = createVirtualClock();
+    let aborted = false;
+    const m = manager(clock, (signal) => new Promise((_resolve, reject) => signal.addEventListener('abort', () => ((aborted = true), reject(new Error('aborted'))))), { clockCheckMs: 10_000 });
+    m.start();
+    await clock.advance(0);
+    await m.close();
+    expect(aborted).toBe(true);
+    await clock.advance(HOUR);
+    expect(clock.pending()).toBe(0);
+  });
+});
+
+describe('a simulated day', () => {
+  it.each([1, 2, 3])('keeps a valid token through outages, throttling, slow answers and wall-clock jumps (seed %i)', async (seed) => {
+    const clock = createVirtualClock(Date.UTC(2026, 10, 28), seededRandom(seed));
+    const start = clock.monotonic();
+    const at = (h: number, m = 0) => start + h * HOUR + m * MINUTE;
+    const outages = [
+      [at(3), at(3, 1)],
+      [at(7, 50), at(8)],
+      [at(14), at(15, 10)],
+    ] as const;
+    const throttled = [at(10), at(10, 5)] as const;
+    const slow = [at(12), at(12, 30)] as const;
+    const within = (t: number, [from, to]: readonly [number, number]) => t >= from && t < to;
+    const down = (t: number) => outages.some((o) => within(t, o));
+    /** A token answer was to be had: no outage, no throttling. */
+    const answering = (t: number) => !down(t) && !within(t, throttled);
+
+    let requests = 0;
+    let failed = 0;
+    const written: { wall: number; expiresAt: number; mono: number; expMono: number }[] = [];
+    const m = createTokenManager({
+      clocks: clock,
+      log: quietLog(),
+      clockCheckMs: 10_000,
+      login: async () => {
+        requests += 1;
+        const t = clock.monotonic();
+        if (down(t)) {
+          failed += 1;
+          throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'identity service at id.eta.gov.eg is unreachable (ECONNREFUSED)');
+        }
+        if (within(t, throttled)) {
+          failed += 1;
+          throw transient(30_000);
+        }
+        const obtainedAt = clock.now();
+        if (within(t, slow)) await clock.sleep(20_000);
+        return { token: tokenSet(3600), obtainedAt };
+      },
+      onToken: (held: HeldToken) => {
+        const file = { wall: clock.now(), mono: clock.monotonic(), expMono: held.expiresAtMono };
+        written.push({ ...file, expiresAt: clock.now() + (held.expiresAtMono - clock.monotonic()) });
+      },
+    });
+    m.start();
+
+    let validSamples = 0;
+    let samples = 0;
+    const invalidAt: number[] = [];
+    for (let t = 0; t < 24 * HOUR; t += 10_000) {
+      if (t === 18 * HOUR) clock.jumpWall(2 * 365 * 24 * HOUR);
+      if (t === 20 * HOUR) clock.jumpWall(-2 * 365 * 24 * HOUR - 5 * MINUTE);
+      await clock.advance(10_000);
+      samples += 1;
+      const state = m.state();
+      if (state.token && state.token.expiresAt > clock.now()) validSamples += 1;
+      else invalidAt.push(clock.monotonic());
+    }
+    await m.close();
+
+    const share = validSamples / samples;
+    const successes = requests - failed;
+    // The goal: no gap unless the service gave no token answer at all inside the
+    // refresh margin (at least 6 minutes for these tokens). A retry comes at most 60 s
+    // after the service is back, so before any gap the service must have been silent
+    // from 6 minutes before it to a minute before it.
+    const silentBefore = (t: number) => {
+      for (let x = t - 6 * MINUTE; x <= t - 61_000; x += 1000) if (answering(x)) return false;
+      return true;
+    };
+    const onlyWhenSilent = invalidAt.every(silentBefore);
+    console.log(
+      `simulated day (seed ${seed}): valid token ${(share * 100).toFixed(2)} % of the time; ${requests} requests (${successes} logins, ${failed} failed tries forced by faults); ` +
+        `gaps only after the service was silent for a whole margin: ${onlyWhenSilent}`,
+    );
+    expect(onlyWhenSilent).toBe(true);
+    expect(share).toBeGreaterThan(0.95);
+    // One login per lifetime (renewed at 80-90 % of it), plus what the faults forced.
+    expect(successes).toBeGreaterThanOrEqual(24);
+    expect(successes).toBeLessThanOrEqual(32);
+    expect(failed).toBeLessThan(130);
+    // expires_at was rewritten after each jump, and always matched the monotonic time left.
+    for (const w of written) expect(w.expiresAt - w.wall).toBeCloseTo(w.expMono - w.mono, 3);
+    const afterJump = written.filter((w) => w.mono >= at(18) && w.mono < at(18, 1));
+    expect(afterJump.length).toBeGreaterThanOrEqual(1);
+    expect(afterJump[0]?.expiresAt).toBeGreaterThan(Date.UTC(2028, 0, 1));
+  });
+});
+
+describe('a fleet of 10,000 terminals started in the same second', () => {
+  async function peakRate(random: () => number): Promise<{ peak: number; spreadS: number }> {
+    const clock = createVirtualClock(Date.UTC(2026, 10, 28), random);
+    const times: number[] = [];
+    const managers = Array.from({ length: 10_000 }, () =>
+      createTokenManager({
+        clocks: clock,
+        log: quietLog(),
+        login: async () => {
+          times.push(clock.monotonic());
+          return { token: tokenSet(3600), obtainedAt: clock.now() };
+        },
+      }),
+    );
+    const t0 = clock.monotonic();
+    // Power comes back: every terminal boots within the same second.
+    for (const [i, m] of managers.entries()) clock.setTimer(() => m.start(), (i * 1000) / managers.length, false);
+    await clock.advance(HOUR + 2000);
+    await Promise.all(managers.map((m) => m.close()));
+    const refresh = times.filter((t) => t - t0 > 1500);
+    expect(refresh).toHaveLength(10_000);
+    const perSecond = new Map<number, number>();
+    for (const t of refresh) perSecond.set(Math.floor((t - t0) / 1000), (perSecond.get(Math.floor((t - t0) / 1000)) ?? 0) + 1);
+    return { peak: Math.max(...perSecond.values()), spreadS: (Math.max(...refresh) - Math.min(...refresh)) / 1000 };
+  }
+
+  it('jitter spreads the first refresh', async () => {
+    const withJitter = await peakRate(Math.random);
+    const without = await peakRate(() => 0.5);
+    console.log(
+      `fleet of 10,000: first refresh peaks at ${withJitter.peak} requests/s over ${withJitter.spreadS.toFixed(0)} s with jitter, ` +
+        `${without.peak} requests/s over ${without.spreadS.toFixed(0)} s without (${(without.peak / withJitter.peak).toFixed(0)}x)`,
+    );
+    expect(without.peak).toBeGreaterThan(4000);
+    expect(withJitter.peak).toBeLessThan(100);
+  }, 60_000);
+});

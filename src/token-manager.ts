@@ -50,7 +50,7 @@ export interface TokenManager {
   /** Logs in now and keeps renewing ahead of expiry, in the background. */
   start(): void;
   state(): ManagerState;
-  /** Stops the timers and cancels a login in flight. */
+  /** Stops the timers and cancels a login in flight; nothing is written after it. */
   close(): Promise<void>;
 }
 
@@ -103,10 +103,16 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     }
   }
 
-  function plan(delayMs: number): void {
+  /**
+   * Sets the next renewal or retry. Called last in a login, once nothing more is
+   * awaited: a timer due at once (an answer slower than the renewal delay) must find
+   * that login over, not join it.
+   */
+  function plan(atMono: number): void {
     cancelTimer?.();
     if (closed) return;
-    nextAttemptMono = clocks.monotonic() + delayMs;
+    nextAttemptMono = atMono;
+    const delayMs = Math.max(0, atMono - clocks.monotonic());
     cancelTimer = clocks.setTimer(
       () => {
         cancelTimer = undefined;
@@ -125,19 +131,21 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       const startedMono = clocks.monotonic();
       try {
         const { token, obtainedAt } = await options.login(abort.signal);
+        if (closed) throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'the token manager was closed during the login');
         const lifetimeMs = token.expiresIn * 1000;
         held = { token, obtainedAt, obtainedAtMono: startedMono, expiresAtMono: startedMono + lifetimeMs };
         if (failures > 0 || rejected) log.info(`token renewed after ${failures} failed ${failures === 1 ? 'try' : 'tries'}`);
         failures = 0;
         rejected = false;
         lastError = undefined;
-        plan(Math.max(0, refreshDelay(lifetimeMs, REFRESH, clocks.random) - (clocks.monotonic() - startedMono)));
+        nextAttemptMono = startedMono + refreshDelay(lifetimeMs, REFRESH, clocks.random);
         try {
           await options.onToken?.(held);
         } catch (error) {
           log.error((error as Error).message);
         }
         await notify();
+        plan(nextAttemptMono);
         return held;
       } catch (error) {
         if (closed) throw error;
@@ -148,14 +156,15 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         if (isEreceiptError(error) && error.code === 'ERR_SERVICE_UNAVAILABLE') {
           const delay = backoffDelay(failures - 1, RUN_BACKOFF, clocks.random, error.retryAfterMs);
           if (reportTry(failures)) log.warn(`${message.replace(/: try again later$/, '')}; try ${failures}, next in ${Math.ceil(delay / 1000)} s${valid() ? ', the current token is still served' : ''}`);
-          plan(delay);
+          nextAttemptMono = clocks.monotonic() + delay;
         } else {
           // A rejection, or anything the service cannot fix by being asked again soon.
           if (!rejected) log.error(`${message}; will ask again about every 15 minutes`);
           rejected = isEreceiptError(error) && error.code === 'ERR_CREDENTIALS_REJECTED';
-          plan(rejectedRetryDelay(clocks.random));
+          nextAttemptMono = clocks.monotonic() + rejectedRetryDelay(clocks.random);
         }
         await notify();
+        plan(nextAttemptMono);
         throw error;
       } finally {
         inflight = undefined;
@@ -198,8 +207,10 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       cancelTimer?.();
       cancelClockCheck?.();
       nextAttemptMono = undefined;
+      // Not waiting for a login in flight: the abort ends a real one at once, and
+      // whatever it still brings back is dropped (see the `closed` checks).
       abort.abort();
-      await inflight?.catch(() => {});
+      inflight?.catch(() => {});
     },
   };
 }

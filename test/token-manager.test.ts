@@ -148,6 +148,28 @@ describe('failures', () => {
     await m.close();
   });
 
+  it('an answer slower than the renewal delay does not stop the renewals', async () => {
+    const clock = createVirtualClock();
+    let logins = 0;
+    const m = manager(clock, async () => {
+      logins += 1;
+      const obtainedAt = clock.now();
+      await clock.sleep(10_000); // 10 s to answer, for a token of 8 s: renew at once, again and again
+      return { token: tokenSet(8), obtainedAt };
+    }, {
+      // Writing the token file takes real time, as it does on a terminal's flash.
+      onToken: () => new Promise((resolve) => setTimeout(resolve, 20)),
+    });
+    m.start();
+    // Simulated seconds, with real time between them for the token file to be written.
+    for (let s = 0; s < 200; s++) {
+      await clock.advance(1000);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(logins).toBeGreaterThanOrEqual(10);
+    await m.close();
+  });
+
   it('close stops every timer and cancels the login in flight', async () => {
     const clock = createVirtualClock();
     let aborted = false;

@@ -14,6 +14,8 @@ export const exitStatusOf = {
   ERR_CONFIG: 78,
   ERR_NOT_PROVISIONED: 78,
   ERR_CREDENTIALS_UNREADABLE: 78,
+  /** The technician pressed Ctrl-C: as a shell reports an interrupted command. */
+  ERR_INTERRUPTED: 130,
 } as const;
 
 export type ErrorCode = keyof typeof exitStatusOf;

@@ -250,7 +250,7 @@ describe('failures: one line on stderr, the exit status of SPEC.md', () => {
     const run = await fails(['--config', s.config, 'provision', `--client-secret=${terminal.clientSecret}`], 64, /secrets are never taken as arguments/);
     expect(run.stderr).toContain('--client-secret');
     await fails(['--config', s.config, 'provision', '--stdin', terminal.presharedKey], 64, /provision does not take arguments/);
-    await fails(['--config', s.config, 'provision'], 64, /add --stdin/);
+    await fails(['--config', s.config, 'provision'], 64, /there is nobody to ask: pipe client_id=, client_secret= and presharedkey= lines to provision --stdin/);
     await fails(['--config', s.config, 'provision', '--stdin'], 64, /lacks presharedkey: nothing was saved/, `client_id=a\nclient_secret=${terminal.clientSecret}\n`);
     expect(existsSync(s.credentialsFile)).toBe(false);
   });

@@ -1,76 +1,71 @@
-import { rm } from 'node:fs/promises';
-import { resolveOsVersion } from '../config';
-import { writeCredentials } from '../credentials';
+import { readCredentials } from '../credentials';
 import { EreceiptError, isEreceiptError } from '../errors';
-import { requestToken, type TokenSet } from '../identity-client';
-import { saveToken } from '../login';
 import { parseCredentialLines } from '../provision-input';
+import { readDevice, saveCredentials, verifyCredentials, type Verified } from '../provisioning';
 import { describeArg } from './args';
 import type { CommandContext } from './context';
 
 const MAX_INPUT_BYTES = 16 * 1024;
 
 /**
- * `provision --stdin [--offline]`: set or replace the credentials. They are
- * checked against the identity service first (unless `--offline`); the old file
- * stays in place until the new one is completely written.
+ * `provision`: set or replace the credentials, interactively on a terminal or
+ * from `--stdin`; checked with the identity service first unless `--offline`; the
+ * old file stays in place until the new one is completely written. `--check`
+ * checks the stored credentials and changes nothing.
  */
 export async function provision(ctx: CommandContext, args: string[]): Promise<void> {
-  let fromStdin = false;
-  let offline = false;
+  const flags = { stdin: false, offline: false, check: false };
   for (const arg of args) {
-    if (arg === '--stdin') fromStdin = true;
-    else if (arg === '--offline') offline = true;
+    const flag = arg.startsWith('--') ? (arg.slice(2) as keyof typeof flags) : undefined;
+    if (flag !== undefined && flag in flags) flags[flag] = true;
     else {
       throw new EreceiptError(
         'ERR_USAGE',
-        `provision does not take ${describeArg(arg)}; secrets are never taken as arguments, as every process can read them: pipe them to provision --stdin`,
+        `provision does not take ${describeArg(arg)}; secrets are never taken as arguments, as every process can read them: run provision on the console, or pipe them to provision --stdin`,
       );
     }
   }
-  if (fromStdin && ctx.stdin().isTTY) {
-    throw new EreceiptError('ERR_USAGE', '--stdin takes the values piped in, not typed: typed, they would show on the screen; pipe them from a file or a here-document');
+  if (flags.check) {
+    if (flags.stdin || flags.offline) throw new EreceiptError('ERR_USAGE', '--check goes alone: it checks the stored credentials and changes nothing');
+    return check(ctx);
   }
-  if (!fromStdin) {
-    throw new EreceiptError(
-      'ERR_USAGE',
-      ctx.stdin().isTTY
-        ? 'interactive provisioning is not in this version: pipe client_id=, client_secret= and presharedkey= lines to provision --stdin'
-        : 'provision reads the credentials from standard input only with --stdin: add --stdin',
-    );
+  const tty = ctx.stdin().isTTY === true;
+  if (flags.stdin && tty) {
+    throw new EreceiptError('ERR_USAGE', '--stdin takes the values piped in, not typed: typed, they would show on the screen; run provision without --stdin to be asked for them');
   }
-  const credentials = parseCredentialLines(await readInput(ctx.stdin()));
-  const hal = await ctx.hal();
-  const identity = await hal.identity();
-  const deviceSecret = hal.deviceSecret ? await hal.deviceSecret() : undefined;
+  if (!flags.stdin && !tty) {
+    throw new EreceiptError('ERR_USAGE', 'standard input is not a terminal, so there is nobody to ask: pipe client_id=, client_secret= and presharedkey= lines to provision --stdin');
+  }
+  if (tty) {
+    const { provisionInteractively } = await import('./provision-tty');
+    return provisionInteractively(ctx, flags.offline);
+  }
 
-  let verified: { token: TokenSet; obtainedAt: number } | undefined;
-  if (offline) {
+  const credentials = parseCredentialLines(await readInput(ctx.stdin()));
+  const device = await readDevice(ctx);
+  let verified: Verified | undefined;
+  if (flags.offline) {
     ctx.log.warn('saving without checking the credentials against the identity service; boot will tell whether they are accepted');
   } else {
-    const obtainedAt = ctx.clocks.now();
-    const token = await requestToken(
-      { identityUrl: ctx.config.identityUrl, identity, osVersion: resolveOsVersion(ctx.config), credentials, ...(ctx.config.scope ? { scope: ctx.config.scope } : {}) },
-      { transport: ctx.transport, timeoutMs: ctx.config.timeoutSeconds * 1000, now: ctx.clocks.now },
-    ).catch((error: unknown) => {
-      if (isEreceiptError(error)) {
-        const offlineHint = error.code === 'ERR_SERVICE_UNAVAILABLE' ? ' (--offline saves without checking)' : '';
-        throw new EreceiptError(error.code, `${error.message}; nothing was saved${offlineHint}`, { cause: error });
-      }
-      throw error;
+    verified = await verifyCredentials(ctx, device, credentials).catch((error: unknown) => {
+      if (!isEreceiptError(error)) throw error;
+      const offlineHint = error.code === 'ERR_SERVICE_UNAVAILABLE' ? ' (--offline saves without checking)' : '';
+      throw new EreceiptError(error.code, `${error.message}; nothing was saved${offlineHint}`, { cause: error });
     });
-    verified = { token, obtainedAt };
   }
-  await writeCredentials(ctx.config.credentialsFile, credentials, { serial: identity.serial, ...(deviceSecret ? { deviceSecret } : {}) });
-  // The token file must not go on serving a token of the credentials just replaced.
-  try {
-    if (verified) await saveToken(ctx.config, verified.token, verified.obtainedAt, ctx.log);
-    else await rm(ctx.config.tokenFile, { force: true });
-  } catch (error) {
-    ctx.log.warn(`the credentials are saved, but the token file was not updated (${(error as Error).message})`);
-  }
+  await saveCredentials(ctx, device, credentials, verified);
   ctx.stdout(
-    `credentials saved for terminal ${identity.serial} (client_id ...${credentials.clientId.slice(-4)})${offline ? ', not verified' : ', verified with the identity service'}\n`,
+    `credentials saved for terminal ${device.identity.serial} (client_id ...${credentials.clientId.slice(-4)})${verified ? ', verified with the identity service' : ', not verified'}\n`,
+  );
+}
+
+/** `provision --check`: are the stored credentials still accepted? Nothing is written. */
+async function check(ctx: CommandContext): Promise<void> {
+  const device = await readDevice(ctx);
+  const credentials = await readCredentials(ctx.config.credentialsFile, device.binding);
+  const { token } = await verifyCredentials(ctx, device, credentials);
+  ctx.stdout(
+    `the stored credentials of terminal ${device.identity.serial} (client_id ...${credentials.clientId.slice(-4)}) are accepted by the identity service (a token for ${token.expiresIn} s was issued)\n`,
   );
 }
 

@@ -1,0 +1,127 @@
+import { EreceiptError } from './errors';
+
+/** The terminal side the editor needs: a TTY input it can put in raw mode, and a writer. */
+export interface RawInput extends NodeJS.EventEmitter {
+  setRawMode(mode: boolean): unknown;
+  resume(): unknown;
+  pause(): unknown;
+  isRaw?: boolean;
+}
+
+export interface AskOptions {
+  /** Show what is typed (client_id), or nothing at all (the secrets). */
+  echo: boolean;
+  /** Characters beyond this are refused with a bell, so a pasted flood cannot grow without bound. */
+  max: number;
+}
+
+export interface LineEditor {
+  /** Reads one line. Backspace and DEL erase, Ctrl-U clears, Enter ends; Ctrl-C (or Ctrl-D on an empty line) aborts. */
+  ask(prompt: string, options: AskOptions): Promise<string>;
+  /** Gives the terminal back as it was. Safe to call more than once. */
+  close(): void;
+}
+
+const BELL = '\x07';
+
+/**
+ * A minimal line editor in raw mode, for a dumb serial console: plain ASCII, no
+ * cursor movement beyond backspace-space-backspace, nothing echoed for secrets.
+ * Raw mode also means Ctrl-C arrives as a byte rather than a signal, so an abort
+ * always passes through `close()` and the terminal is never left raw.
+ */
+export function createLineEditor(input: RawInput, write: (text: string) => void): LineEditor {
+  const wasRaw = input.isRaw ?? false;
+  const queue: number[] = [];
+  let current: { buffer: string; options: AskOptions; resolve: (line: string) => void; reject: (error: Error) => void } | undefined;
+  let escape = 0;
+  let lastWasCr = false;
+  let closed = false;
+
+  const restore = () => {
+    if (closed) return;
+    closed = true;
+    input.off('data', onData);
+    input.setRawMode(wasRaw);
+    input.pause();
+    process.off('exit', restore);
+  };
+
+  function take(byte: number): void {
+    const line = current;
+    if (!line) return;
+    const cr = lastWasCr;
+    lastWasCr = byte === 0x0d;
+    if (escape > 0) {
+      // Arrow keys and the like (ESC [ ... final byte): swallowed whole.
+      if (escape === 1) escape = byte === 0x5b || byte === 0x4f ? 2 : 0;
+      else if (byte >= 0x40 && byte <= 0x7e) escape = 0;
+      return;
+    }
+    switch (byte) {
+      case 0x03:
+        return abort(line);
+      case 0x04:
+        if (line.buffer === '') abort(line);
+        return;
+      case 0x0d:
+      case 0x0a:
+        if (byte === 0x0a && cr) return;
+        current = undefined;
+        // Raw mode in Node keeps the LF to CR LF output mapping.
+        write('\n');
+        return line.resolve(line.buffer);
+      case 0x08:
+      case 0x7f:
+        if (line.buffer === '') return write(BELL);
+        line.buffer = line.buffer.slice(0, -1);
+        if (line.options.echo) write('\b \b');
+        return;
+      case 0x15:
+        if (line.options.echo) write('\b \b'.repeat(line.buffer.length));
+        line.buffer = '';
+        return;
+      case 0x1b:
+        escape = 1;
+        return;
+      default:
+        if (byte < 0x20 || byte > 0x7e || line.buffer.length >= line.options.max) return write(BELL);
+        line.buffer += String.fromCharCode(byte);
+        if (line.options.echo) write(String.fromCharCode(byte));
+    }
+  }
+
+  function abort(line: NonNullable<typeof current>): void {
+    current = undefined;
+    queue.length = 0;
+    write('^C\n');
+    restore();
+    line.reject(new EreceiptError('ERR_INTERRUPTED', 'stopped: the previous credentials are in place'));
+  }
+
+  function onData(chunk: Buffer | string): void {
+    for (const byte of typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk) {
+      if (current) take(byte);
+      else queue.push(byte);
+    }
+  }
+
+  input.setRawMode(true);
+  input.on('data', onData);
+  input.resume();
+  // Whatever ends the process, the console must not stay raw.
+  process.on('exit', restore);
+
+  return {
+    ask(prompt, options) {
+      if (closed) return Promise.reject(new EreceiptError('ERR_INTERRUPTED', 'stopped: the previous credentials are in place'));
+      write(prompt);
+      return new Promise((resolve, reject) => {
+        current = { buffer: '', options, resolve, reject };
+        // Typed ahead while the program was busy: taken now, in order.
+        while (queue.length > 0 && current) take(queue.shift() as number);
+      });
+    },
+    close: restore,
+  };
+}

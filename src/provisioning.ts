@@ -1,0 +1,50 @@
+import { rm } from 'node:fs/promises';
+import type { DeviceIdentity } from '../hal/types';
+import type { CommandContext } from './commands/context';
+import { resolveOsVersion } from './config';
+import { writeCredentials, type Credentials, type DeviceBinding } from './credentials';
+import { requestToken, type TokenSet } from './identity-client';
+import { saveToken } from './login';
+
+/** The terminal being provisioned: what the HAL reads, and what binds the file to it. */
+export interface Device {
+  identity: DeviceIdentity;
+  binding: DeviceBinding;
+  osVersion: string;
+}
+
+export async function readDevice(ctx: Pick<CommandContext, 'hal' | 'config'>): Promise<Device> {
+  const hal = await ctx.hal();
+  const identity = await hal.identity();
+  const deviceSecret = hal.deviceSecret ? await hal.deviceSecret() : undefined;
+  return { identity, binding: { serial: identity.serial, ...(deviceSecret ? { deviceSecret } : {}) }, osVersion: resolveOsVersion(ctx.config) };
+}
+
+export interface Verified {
+  token: TokenSet;
+  obtainedAt: number;
+}
+
+/** One Authenticate POS request with the candidate credentials. */
+export async function verifyCredentials(ctx: Pick<CommandContext, 'config' | 'transport' | 'clocks'>, device: Device, credentials: Credentials): Promise<Verified> {
+  const obtainedAt = ctx.clocks.now();
+  const token = await requestToken(
+    { identityUrl: ctx.config.identityUrl, identity: device.identity, osVersion: device.osVersion, credentials, ...(ctx.config.scope ? { scope: ctx.config.scope } : {}) },
+    { transport: ctx.transport, timeoutMs: ctx.config.timeoutSeconds * 1000, now: ctx.clocks.now },
+  );
+  return { token, obtainedAt };
+}
+
+/**
+ * Replaces the credentials file, then makes the token file match: the verified
+ * token, or none (never a token of the credentials just replaced).
+ */
+export async function saveCredentials(ctx: Pick<CommandContext, 'config' | 'log'>, device: Device, credentials: Credentials, verified: Verified | undefined): Promise<void> {
+  await writeCredentials(ctx.config.credentialsFile, credentials, device.binding);
+  try {
+    if (verified) await saveToken(ctx.config, verified.token, verified.obtainedAt, ctx.log);
+    else await rm(ctx.config.tokenFile, { force: true });
+  } catch (error) {
+    ctx.log.warn(`the credentials are saved, but the token file was not updated (${(error as Error).message})`);
+  }
+}

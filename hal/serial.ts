@@ -31,8 +31,8 @@ export function createSerialHal(options: SerialHalOptions): DeviceHal {
         const modelFramework = await ask(port, input, 'MODEL', options);
         return validateIdentity({ serial, modelFramework }, `serial device ${path}`);
       } finally {
-        await port.close().catch(() => {});
-        await input.done;
+        // A port that would not close leaves its read pending: then do not wait for it.
+        if (await port.close().then(() => true, () => false)) await input.done;
       }
     },
     async close() {},
@@ -129,9 +129,11 @@ async function ask(port: BindingPortInterface, input: Input, name: string, optio
 }
 
 async function awaitAnswer(input: Input, push: (bytes: Uint8Array) => AtAnswer | undefined, timeoutMs: number): Promise<AtAnswer | undefined> {
-  const deadline = Date.now() + timeoutMs;
+  // The monotonic clock: at boot, NTP may move the wall clock by years.
+  const now = () => Number(process.hrtime.bigint()) / 1e6;
+  const deadline = now() + timeoutMs;
   for (;;) {
-    const left = deadline - Date.now();
+    const left = deadline - now();
     if (left <= 0) return undefined;
     const bytes = await input.next(left);
     if (bytes) {

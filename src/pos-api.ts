@@ -76,11 +76,13 @@ export function createTokenManager(config: Config | string, options: PosTokenMan
   return {
     getToken,
     async authorizedFetch(url, init = {}) {
-      const first = await send(url, init, await getToken());
+      const token = await getToken();
+      const first = await send(url, init, token);
       const replayable = init.body === undefined || init.body === null || typeof init.body === 'string' || init.body instanceof URLSearchParams || Buffer.isBuffer(init.body);
       if (first.status !== 401 || !replayable) return first;
       await first.arrayBuffer().catch(() => undefined);
-      return send(url, init, await manager.forceRefresh());
+      // Several requests may meet the same 401: one new login serves them all.
+      return send(url, init, await manager.forceRefresh(token));
     },
     state: () => manager.state(),
     async close() {

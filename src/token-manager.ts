@@ -32,8 +32,10 @@ export interface TokenManagerOptions {
   login: (signal: AbortSignal) => Promise<{ token: TokenSet; obtainedAt: number }>;
   clocks: Clocks;
   log: Logger;
-  /** Called with each new token, and again when the wall clock jumps (expires_at must be redone). */
+  /** Called with each new token. */
   onToken?: (held: HeldToken) => Promise<void> | void;
+  /** Called when the wall clock jumps while a token is held: its wall-clock expiry must be redone. */
+  onClockJump?: (held: HeldToken) => Promise<void> | void;
   /** Called after every change of state (a success, a failure, a new plan). */
   onState?: (state: ManagerState) => Promise<void> | void;
   /** Timers keep the process alive (the resident service), or not (a library). */
@@ -45,14 +47,21 @@ export interface TokenManagerOptions {
 export interface TokenManager {
   /** A valid access token: the one held while it lasts, else a login shared by all callers. */
   getToken(): Promise<string>;
-  /** Drops the held token and logs in again (the API said 401). Concurrent callers share it. */
-  forceRefresh(): Promise<string>;
+  /**
+   * Drops the held token and logs in again (the API said 401). Concurrent callers
+   * share it; a caller whose `stale` token was already replaced gets the new one
+   * without another login.
+   */
+  forceRefresh(stale?: string): Promise<string>;
   /** Logs in now and keeps renewing ahead of expiry, in the background. */
   start(): void;
   state(): ManagerState;
   /** Stops the timers and cancels a login in flight; nothing is written after it. */
   close(): Promise<void>;
 }
+
+/** Failures that asking again soon cannot mend. */
+const NEEDS_A_PERSON = new Set<string>(['ERR_CREDENTIALS_REJECTED', 'ERR_NOT_PROVISIONED', 'ERR_CREDENTIALS_UNREADABLE', 'ERR_CONFIG']);
 
 /** Reports failed renewals on tries 1, 2, 4, 8…, so a long outage does not flood the log. */
 const reportTry = (n: number) => (n & (n - 1)) === 0;
@@ -153,14 +162,17 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         lastError = error as Error;
         lastErrorAt = clocks.now();
         const message = (error as Error).message;
-        if (isEreceiptError(error) && error.code === 'ERR_SERVICE_UNAVAILABLE') {
-          const delay = backoffDelay(failures - 1, RUN_BACKOFF, clocks.random, error.retryAfterMs);
+        const code = isEreceiptError(error) ? error.code : 'ERR_INTERNAL';
+        if (!NEEDS_A_PERSON.has(code)) {
+          // The service or the hardware may answer in a moment (a network outage, a
+          // UART another process holds): retry fast while the current token lasts.
+          const delay = backoffDelay(failures - 1, RUN_BACKOFF, clocks.random, (error as EreceiptError).retryAfterMs);
           if (reportTry(failures)) log.warn(`${message.replace(/: try again later$/, '')}; try ${failures}, next in ${Math.ceil(delay / 1000)} s${valid() ? ', the current token is still served' : ''}`);
           nextAttemptMono = clocks.monotonic() + delay;
         } else {
-          // A rejection, or anything the service cannot fix by being asked again soon.
+          // Only a person can mend this (new credentials, a fixed file); ask again now and then.
           if (!rejected) log.error(`${message}; will ask again about every 15 minutes`);
-          rejected = isEreceiptError(error) && error.code === 'ERR_CREDENTIALS_REJECTED';
+          rejected = true;
           nextAttemptMono = clocks.monotonic() + rejectedRetryDelay(clocks.random);
         }
         await notify();
@@ -175,11 +187,19 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   function checkClock(): void {
     const offset = clocks.now() - clocks.monotonic();
-    if (Math.abs(offset - wallOffset) > 2000) {
-      log.info(`the wall clock moved by ${Math.round((offset - wallOffset) / 1000)} s; token expiry recomputed from the monotonic clock`);
+    const moved = offset - wallOffset;
+    if (Math.abs(moved) > 2000) {
       wallOffset = offset;
-      if (held) Promise.resolve(options.onToken?.(held)).catch((error: unknown) => log.error((error as Error).message));
-      void notify();
+      if (moved > 60_000 && held) {
+        // Forward: NTP, or a resume from suspend, during which the monotonic clock
+        // stood still while the token aged. Which one cannot be told, so renew now.
+        log.info(`the wall clock moved ${Math.round(moved / 1000)} s forward; renewing the token to be safe`);
+        login().catch(() => {});
+      } else {
+        log.info(`the wall clock moved by ${Math.round(moved / 1000)} s; token expiry recomputed from the monotonic clock`);
+        if (held) Promise.resolve(options.onClockJump?.(held)).catch((error: unknown) => log.error((error as Error).message));
+        void notify();
+      }
     }
     if (!closed && options.clockCheckMs) cancelClockCheck = clocks.setTimer(checkClock, options.clockCheckMs, keepAlive);
   }
@@ -192,8 +212,9 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       if (lastError && nextAttemptMono !== undefined && clocks.monotonic() < nextAttemptMono) throw lastError;
       return (await login()).token.accessToken;
     },
-    async forceRefresh() {
+    async forceRefresh(stale) {
       if (inflight) return (await inflight).token.accessToken;
+      if (stale !== undefined && held && held.token.accessToken !== stale && valid()) return held.token.accessToken;
       held = undefined;
       return (await login()).token.accessToken;
     },

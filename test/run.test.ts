@@ -154,7 +154,32 @@ it('transient failures never end it; a provisioning takes effect without a resta
   expectCleanLog(service.stderr());
 }, 60_000);
 
-it('a rejection is logged once and retried slowly; status shows it', async () => {
+it('SIGHUPs in quick succession: one login per reload, then quiet; SIGTERM still ends it with 0', async () => {
+  const { config, tokenFile } = await provisioned();
+  const service = startRun(config);
+  try {
+    await waitFor(() => existsSync(tokenFile), 5000);
+    // Signals of one kind do not queue: a few milliseconds apart, so each one lands
+    // while the reload before it may still be going on.
+    for (let i = 0; i < 3; i++) {
+      service.child.kill('SIGHUP');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await waitFor(() => (service.stderr().match(/SIGHUP: terminal/g) ?? []).length >= 2, 5000);
+    // Each reload logs in once; after the last one, nothing more (no second manager renewing).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const settled = sim.tokenRequestCount();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(sim.tokenRequestCount()).toBe(settled);
+  } finally {
+    const { status, ms } = await stop(service);
+    // An orphaned manager's timers would keep the process alive past SIGTERM.
+    expect(status).toBe(0);
+    expect(ms).toBeLessThan(2000);
+  }
+});
+
+it('a rejection is logged once, the service keeps running, and status shows the slow retry planned', async () => {
   const { config } = await provisioned();
   sim.updateTerminal(terminal.clientId, { blocked: true });
   const service = startRun(config);

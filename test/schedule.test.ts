@@ -42,7 +42,12 @@ describe('refreshDelay', () => {
     expect(lifetime - delay / 1000).toBeCloseTo(left, 2);
   });
 
-  it('spreads a 3600 s token over its last 10-20 % and never renews in its first three quarters', () => {
+  it('renews a 3600 s token in its last 10-20 %, and any token after three quarters of its life', () => {
+    for (let i = 0; i <= 100; i++) {
+      const left = 3600 - refreshDelay(3_600_000, policy, () => i / 100) / 1000;
+      expect(left).toBeGreaterThanOrEqual(360);
+      expect(left).toBeLessThanOrEqual(720);
+    }
     for (let i = 0; i <= 100; i++) {
       for (const lifetime of [1, 8, 60, 600, 3600, 86_400]) {
         const delay = refreshDelay(lifetime * 1000, policy, () => i / 100);

@@ -98,7 +98,8 @@ it('a port held by another process is exit 69, and the holder keeps it', async (
   } finally {
     await holder.close();
   }
-  // Released by the driver on every path: the port opens again once the holder is gone.
+  // The port opens again once the holder is gone (that the driver itself closes on
+  // every path is tested in serial.test.ts; here each run is a process of its own).
   expect((await runBundle(['--config', config({ path: c.path }), 'status', '--json'])).status).toBe(0);
 });
 

@@ -161,6 +161,7 @@ describe('serial driver', () => {
     const d = device(good);
     const holder = await MockBinding.open({ path: PATH, baudRate: 115200 });
     const error = await failure(d);
+    expect(error).toMatchObject({ code: 'ERR_HAL_UNAVAILABLE', exitStatus: 69 });
     expect(error.message).toBe('serial device /dev/ttyMOCK0 is in use by another process: stop it, or wait for it to finish');
     expect(holder.isOpen).toBe(true);
     await holder.close();

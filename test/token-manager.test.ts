@@ -170,6 +170,32 @@ describe('failures', () => {
     await m.close();
   });
 
+  it('a HAL that does not answer is retried with the fast backoff, not as a rejection', async () => {
+    const clock = createVirtualClock(undefined, () => 0.5);
+    let logins = 0;
+    const m = manager(clock, async () => {
+      logins += 1;
+      if (logins <= 2) throw new EreceiptError('ERR_HAL_UNAVAILABLE', 'serial device /dev/ttyS1 is in use by another process: stop it, or wait for it to finish');
+      return { token: tokenSet(3600), obtainedAt: clock.now() };
+    });
+    m.start();
+    await clock.advance(5000);
+    expect(logins).toBe(3);
+    expect(m.state().rejected).toBe(false);
+    await m.close();
+  });
+
+  it('forceRefresh with a token already replaced does not log in again', async () => {
+    const clock = createVirtualClock();
+    let logins = 0;
+    const m = manager(clock, async () => ({ token: tokenSet(3600 + logins++), obtainedAt: clock.now() }));
+    const stale = await m.getToken();
+    const fresh = await m.forceRefresh(stale);
+    expect(await m.forceRefresh(stale)).toBe(fresh);
+    expect(logins).toBe(2);
+    await m.close();
+  });
+
   it('close stops every timer and cancels the login in flight', async () => {
     const clock = createVirtualClock();
     let aborted = false;
@@ -222,11 +248,12 @@ describe('a simulated day', () => {
         if (within(t, slow)) await clock.sleep(20_000);
         return { token: tokenSet(3600), obtainedAt };
       },
-      onToken: (held: HeldToken) => {
-        const file = { wall: clock.now(), mono: clock.monotonic(), expMono: held.expiresAtMono };
-        written.push({ ...file, expiresAt: clock.now() + (held.expiresAtMono - clock.monotonic()) });
-      },
+      onToken: (held: HeldToken) => write(held),
+      onClockJump: (held: HeldToken) => write(held),
     });
+    function write(held: HeldToken): void {
+      written.push({ wall: clock.now(), mono: clock.monotonic(), expMono: held.expiresAtMono, expiresAt: clock.now() + (held.expiresAtMono - clock.monotonic()) });
+    }
     m.start();
 
     let validSamples = 0;
@@ -266,9 +293,14 @@ describe('a simulated day', () => {
     expect(failed).toBeLessThan(130);
     // expires_at was rewritten after each jump, and always matched the monotonic time left.
     for (const w of written) expect(w.expiresAt - w.wall).toBeCloseTo(w.expMono - w.mono, 3);
-    const afterJump = written.filter((w) => w.mono >= at(18) && w.mono < at(18, 1));
-    expect(afterJump.length).toBeGreaterThanOrEqual(1);
-    expect(afterJump[0]?.expiresAt).toBeGreaterThan(Date.UTC(2028, 0, 1));
+    // Forward two years: renewed at once (it cannot be told from a resume after suspend).
+    const afterForward = written.filter((w) => w.mono >= at(18) && w.mono < at(18, 1));
+    expect(afterForward.length).toBeGreaterThanOrEqual(1);
+    expect(afterForward[0]?.expiresAt).toBeGreaterThan(Date.UTC(2028, 0, 1));
+    // Back again: the same token, its expiry rewritten in the corrected wall time.
+    const afterBack = written.filter((w) => w.mono >= at(20) && w.mono < at(20, 1));
+    expect(afterBack.length).toBeGreaterThanOrEqual(1);
+    expect(afterBack[0]?.expiresAt).toBeLessThan(Date.UTC(2027, 0, 1));
   });
 });
 

@@ -3,8 +3,9 @@ import { basename, dirname } from 'node:path';
 import { EreceiptError } from '../errors';
 import { createLogger } from '../log';
 import { loginOnce } from '../login';
-import { recordState, tokenFileFromHeld, writeTokenFile } from '../token-file';
-import { createTokenManager, type ManagerState, type TokenManager } from '../token-manager';
+import { redact } from '../secret';
+import { recordState, tokenFileFromHeld, writeTokenFile, type ServiceState } from '../token-file';
+import { createTokenManager, type HeldToken, type ManagerState, type TokenManager } from '../token-manager';
 import { describeArg } from './args';
 import type { CommandContext } from './context';
 
@@ -23,61 +24,104 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
   const log = createLogger({ write: ctx.stderr, syslog: true });
   const { clocks } = ctx;
   const startedAt = new Date(clocks.now()).toISOString();
-  let parts = { config: ctx.config, hal: ctx.hal, transport: ctx.transport };
+  let parts: Pick<CommandContext, 'config' | 'hal' | 'transport'> = { config: ctx.config, hal: ctx.hal, transport: ctx.transport };
   let manager: TokenManager | undefined;
   let watcher: FSWatcher | undefined;
   let credentialsStamp = '';
+  let latest: HeldToken | undefined;
 
-  const recordService = (state: ManagerState, stopped = false) =>
-    recordState(parts.config.tokenFile, {
-      ...(state.lastError ? { last_error: { code: state.lastError.code, message: state.lastError.message, at: new Date(state.lastError.at).toISOString() } } : {}),
-      service: {
-        pid: process.pid,
-        started_at: startedAt,
-        ...(stopped ? { stopped_at: new Date(clocks.now()).toISOString() } : {}),
-        ...(state.nextAttemptAt === undefined || stopped ? {} : { next_attempt_at: new Date(state.nextAttemptAt).toISOString() }),
-        rejected: state.rejected,
-        requests: state.requests,
+  // Signals first: a SIGTERM while starting must still end it with 0.
+  let stopRequested = false;
+  let wake: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => (wake = resolve));
+  const stop = (signal: string) => {
+    log.info(`${signal}: stopping`);
+    stopRequested = true;
+    wake();
+  };
+  const onTerm = () => stop('SIGTERM');
+  const onInt = () => stop('SIGINT');
+  const onHup = () => void reload('SIGHUP');
+  process.once('SIGTERM', onTerm);
+  process.once('SIGINT', onInt);
+  process.on('SIGHUP', onHup);
+
+  // One writer for the token file and the state file, in order: a clock-jump rewrite
+  // and a renewal never cross, and the token written is always the newest one.
+  let writing = Promise.resolve();
+  const serially = (task: () => Promise<void>) => {
+    writing = writing.then(task).catch((error: unknown) => log.error((error as Error).message));
+    return writing;
+  };
+  const writeLatest = (tokenFile: string) =>
+    serially(async () => {
+      if (latest) await writeTokenFile(tokenFile, tokenFileFromHeld(latest, clocks.now(), clocks.monotonic()));
+    });
+  const record = (change: ServiceState, clearError = false) => serially(() => recordState(parts.config.tokenFile, change, { error: clearError }));
+  const recordService = (state: ManagerState, ended = false) =>
+    record(
+      {
+        ...(state.lastError ? { last_error: { code: state.lastError.code, message: redact(state.lastError.message), at: new Date(state.lastError.at).toISOString() } } : {}),
+        service: {
+          pid: process.pid,
+          started_at: startedAt,
+          ...(ended ? { stopped_at: new Date(clocks.now()).toISOString() } : {}),
+          ...(state.nextAttemptAt === undefined || ended ? {} : { next_attempt_at: new Date(state.nextAttemptAt).toISOString() }),
+          rejected: state.rejected,
+          requests: state.requests,
+        },
       },
-    }, { error: !state.lastError });
+      !state.lastError,
+    );
 
   async function begin(reason: string): Promise<void> {
     const hal = await parts.hal();
     const { config } = parts;
     credentialsStamp = await stamp(config.credentialsFile);
-    manager = createTokenManager({
+    const created = createTokenManager({
       login: loginOnce(config, hal, parts.transport, clocks),
       clocks,
       log,
       keepAlive: true,
       clockCheckMs: CHECK_MS,
       onToken: async (held) => {
-        const file = tokenFileFromHeld(held, clocks.now(), clocks.monotonic());
-        await writeTokenFile(config.tokenFile, file);
+        latest = held;
+        await writeLatest(config.tokenFile);
         const offset = held.token.serverDate === undefined ? undefined : Math.round((held.token.serverDate - held.obtainedAt) / 1000);
         if (offset !== undefined && Math.abs(offset) > CLOCK_WARN_SECONDS) {
           log.warn(`the local clock is ${Math.abs(offset)} s ${offset > 0 ? 'behind' : 'ahead of'} the identity service's: check NTP`);
         }
-        await recordState(config.tokenFile, { last_success_at: new Date(clocks.now()).toISOString(), ...(offset === undefined ? {} : { clock_offset_seconds: offset }) });
-        log.info(`token renewed; valid until ${file.expires_at}`);
+        await record({ last_success_at: new Date(clocks.now()).toISOString(), ...(offset === undefined ? {} : { clock_offset_seconds: offset }) });
+        log.info(`token renewed; valid until ${new Date(clocks.now() + (held.expiresAtMono - clocks.monotonic())).toISOString()}`);
       },
+      onClockJump: () => writeLatest(config.tokenFile),
       onState: (state) => recordService(state),
     });
+    const previous = manager;
+    manager = created;
+    await previous?.close();
     log.info(`${reason}: terminal ${hal.description}, identity service ${config.identityUrl}`);
-    manager.start();
+    created.start();
     watchCredentials();
   }
 
-  async function reload(reason: string): Promise<void> {
-    try {
-      const next = await ctx.reload();
-      await manager?.close();
-      parts = next;
-      await begin(reason);
-    } catch (error) {
-      // A broken configuration must not stop a service that has a working one.
-      log.error(`${reason}, but the reload failed, so the running configuration stays: ${(error as Error).message}`);
-    }
+  // Reloads one at a time: two SIGHUPs, or a SIGHUP and a new credentials file, must
+  // not leave two managers renewing side by side.
+  let reloading = Promise.resolve();
+  function reload(reason: string): Promise<void> {
+    reloading = reloading.then(async () => {
+      if (stopRequested) return;
+      try {
+        const next = await ctx.reload();
+        await next.hal(); // opened before anything is let go: a new driver that fails changes nothing
+        parts = next;
+        await begin(reason);
+      } catch (error) {
+        // A broken configuration must not stop a service that has a working one.
+        log.error(`${reason}, but the reload failed, so the running configuration stays: ${(error as Error).message}`);
+      }
+    });
+    return reloading;
   }
 
   function watchCredentials(): void {
@@ -94,40 +138,30 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
     }
   }
 
-  let checking = false;
   async function checkCredentials(): Promise<void> {
-    if (checking) return;
-    checking = true;
-    try {
-      const now = await stamp(parts.config.credentialsFile);
-      if (now !== credentialsStamp && now !== '') {
-        credentialsStamp = now;
-        await reload('new credentials');
-      }
-    } finally {
-      checking = false;
+    const now = await stamp(parts.config.credentialsFile);
+    if (now !== credentialsStamp && now !== '') {
+      credentialsStamp = now;
+      await reload('new credentials');
     }
   }
 
-  await begin('started');
-  const poll = setInterval(() => void checkCredentials(), CHECK_MS);
-
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info(`${signal}: stopping`);
-      resolve();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => void reload('SIGHUP'));
-  });
-
-  clearInterval(poll);
-  watcher?.close();
-  const last = manager?.state();
-  await manager?.close();
-  if (last) await recordService(last, true);
-  process.removeAllListeners('SIGHUP');
+  try {
+    if (!stopRequested) await begin('started');
+    const poll = setInterval(() => void checkCredentials(), CHECK_MS);
+    await stopped;
+    clearInterval(poll);
+    watcher?.close();
+    await reloading;
+    const last = manager?.state();
+    await manager?.close();
+    if (last) await recordService(last, true);
+    await writing;
+  } finally {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    process.off('SIGHUP', onHup);
+  }
 }
 
 /** Identifies a version of the credentials file without reading it. */

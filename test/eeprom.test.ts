@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, promises as fsPromises, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { zlibCrc32 } from './helpers/zlib-crc32';
 import { createEepromHal } from '../hal/eeprom';
@@ -47,6 +47,33 @@ describe('EEPROM driver', () => {
     const image = onieImage({ tlvs: [[0x2f, 'TAG-77'], [0x27, 'R2A'], [0x23, 'unused']] });
     const file = eepromFile(Buffer.concat([Buffer.alloc(100, 0xff), image]), 512);
     expect(await createEepromHal({ path: file, offset: 100, serialTlv: 0x2f, modelTlv: 0x27 }).identity()).toEqual({ serial: 'TAG-77', modelFramework: 'R2A' });
+  });
+
+  it('reads the header, then exactly the declared structure, and nothing of a structure that declares too much', async () => {
+    const reads: { position: number; length: number }[] = [];
+    const realOpen = fsPromises.open.bind(fsPromises);
+    const spy = jest.spyOn(fsPromises, 'open').mockImplementation(async (...args: Parameters<typeof fsPromises.open>) => {
+      const handle = await realOpen(...args);
+      const realRead = handle.read.bind(handle);
+      (handle as unknown as { read: unknown }).read = (buffer: Uint8Array, offset: number, length: number, position: number) => {
+        reads.push({ position, length });
+        return realRead(buffer, offset, length, position);
+      };
+      return handle;
+    });
+    try {
+      const image = goodImage();
+      const file = eepromFile(Buffer.concat([Buffer.alloc(64, 0xff), image]), 4096);
+      await createEepromHal({ path: file, offset: 64 }).identity();
+      expect(Math.min(...reads.map((r) => r.position))).toBe(64);
+      expect(Math.max(...reads.map((r) => r.position + r.length))).toBe(64 + image.length);
+      reads.length = 0;
+      const overLong = onieImage({ tlvs: [[0x23, 'X']], declaredLength: 2040 });
+      await createEepromHal({ path: eepromFile(overLong, 4096) }).identity().catch(() => undefined);
+      expect(reads).toEqual([{ position: 0, length: 11 }]);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('reads only the declared structure, never past 2048 bytes or the end of the file', async () => {

@@ -15,17 +15,19 @@ export const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : '0.0.0-de
 export const USAGE = `Usage: ereceipt-auth [--config FILE] COMMAND [options]
 
 Commands:
-  boot [--wait SECONDS]  log in, write the token file and exit; retry while the
-                         identity service is unreachable, for up to SECONDS (60)
-  run                    stay resident: log in, then keep the token file valid,
-                         renewing ahead of expiry; SIGHUP reloads, SIGTERM stops
+  boot [--wait SECONDS]  log in, write the token file and exit; retry while
+                         the identity service is unreachable, up to SECONDS (60)
+  run                    stay resident: keep the token file valid, renewing
+                         ahead of expiry; SIGHUP reloads, SIGTERM stops
+  provision [--offline]  on the console: ask for the credentials (the secrets
+                         unseen), check them with the identity service, save
   provision --stdin [--offline]
-                         set the credentials from client_id=, client_secret= and
-                         presharedkey= lines on standard input; they are checked
-                         with the identity service first unless --offline
+                         the same from client_id=, client_secret= and
+                         presharedkey= lines piped to standard input
+  provision --check      check the stored credentials; change nothing
   status [--json] [--trace]
                          show the terminal, credentials, token and last error;
-                         --trace adds what the HAL read (EEPROM TLVs, serial lines)
+                         --trace adds what the HAL read (TLVs, serial lines)
   token                  print a valid access token on standard output
 
 Options:
@@ -36,7 +38,8 @@ Options:
 Exit status: 0 ok, 64 usage, 65 bad data from the device, 69 device missing,
 70 internal error, 73/74 cannot write/read a file, 75 identity service
 unreachable (try later), 77 credentials rejected, 78 configuration missing or
-invalid, not provisioned, or credentials file unreadable.
+invalid, not provisioned, or credentials file unreadable, 130 provisioning
+stopped with Ctrl-C.
 `;
 
 /** Where the CLI reads and writes; `main` passes the process's own. */

@@ -16,7 +16,7 @@ export const USAGE = `Usage: ereceipt-auth [--config FILE] COMMAND [options]
 
 Commands:
   boot [--wait SECONDS]  log in, write the token file and exit; retry while
-                         the identity service is unreachable, up to SECONDS (60)
+                         the identity service is unreachable, up to 60 s
   run                    stay resident: keep the token file valid, renewing
                          ahead of expiry; SIGHUP reloads, SIGTERM stops
   provision [--offline]  on the console: ask for the credentials (the secrets

@@ -15,8 +15,8 @@ export const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : '0.0.0-de
 export const USAGE = `Usage: ereceipt-auth [--config FILE] COMMAND [options]
 
 Commands:
-  boot [--wait SECONDS]  log in, write the token file and exit; retry while
-                         the identity service is unreachable, up to 60 s
+  boot [--wait SECONDS]  log in, write the token file and exit; retry for up
+                         to SECONDS (60) while the service is unreachable
   run                    stay resident: keep the token file valid, renewing
                          ahead of expiry; SIGHUP reloads, SIGTERM stops
   provision [--offline]  on the console: ask for the credentials (the secrets

@@ -1,0 +1,133 @@
+// The SysV/BusyBox init script, run as init would run it (start, status, reload,
+// stop), with its paths pointed at the built dist/ and a temp dir, against the
+// identity-service simulator. The systemd unit is checked by systemd-analyze.
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { startIdentitySim, type IdentitySim } from '../scripts/identity-sim';
+import { isAlive } from '../src/pid';
+import { BUNDLE, runBundle } from './helpers/bundle';
+import { useTempDir } from './helpers/temp-dir';
+
+const tempDir = useTempDir();
+const SCRIPT = join(__dirname, '..', 'scripts', 'init', 'ereceipt-auth.sh');
+const UNIT = join(__dirname, '..', 'scripts', 'init', 'ereceipt-auth.service');
+const terminal = {
+  serial: 'POS-INIT-0001',
+  modelFramework: '1',
+  osVersion: 'Debian 12',
+  clientId: 'init-client-0001',
+  clientSecret: 'init-secret-0123456789',
+  presharedKey: 'init-psk-0123456789',
+};
+let sim: IdentitySim;
+beforeAll(async () => {
+  sim = await startIdentitySim({ terminals: [terminal] });
+});
+afterAll(() => sim.close());
+
+function initd(env: Record<string, string>, action: string): Promise<{ status: number | null; output: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn('sh', [SCRIPT, action], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d));
+    child.stderr.on('data', (d: Buffer) => (output += d));
+    // `start` leaves the supervisor running with its own output closed: 'exit', not 'close'.
+    child.on('exit', (status) => resolve({ status, output, ms: Date.now() - started }));
+  });
+}
+
+async function waitFor(what: () => boolean, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function setup(identityUrl: string) {
+  const dir = tempDir();
+  const config = join(dir, 'config.json');
+  const runDir = join(dir, 'run');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      identityUrl,
+      hal: { driver: 'sim', serial: terminal.serial, modelFramework: '1' },
+      osVersion: 'Debian 12',
+      credentialsFile: join(dir, 'lib', 'credentials'),
+      tokenFile: join(runDir, 'token.json'),
+      timeoutSeconds: 2,
+    }),
+  );
+  const input = `client_id=${terminal.clientId}\nclient_secret=${terminal.clientSecret}\npresharedkey=${terminal.presharedKey}\n`;
+  expect((await runBundle(['--config', config, 'provision', '--stdin', '--offline'], { input })).status).toBe(0);
+  const env = { NODE: process.execPath, DIR: join(BUNDLE, '..'), CONFIG: config, SERVICE_USER: '', RUN_DIR: runDir, PIDFILE: join(dir, 'ereceipt-auth.pid'), BOOT_WAIT: '3', RESPAWN_DELAY: '1' };
+  return { dir, env, tokenFile: join(runDir, 'token.json'), pidFile: env.PIDFILE };
+}
+
+it('start boots and supervises run; status, reload and stop work; stop leaves nothing running', async () => {
+  const { env, tokenFile, pidFile } = await setup(sim.url);
+  const before = sim.tokenRequestCount();
+  const start = await initd(env, 'start');
+  expect(start.status).toBe(0);
+  expect(start.output).toMatch(/ereceipt-auth: started \(pid \d+\)/);
+  expect(existsSync(tokenFile)).toBe(true);
+  const supervisor = Number(readFileSync(pidFile, 'utf8'));
+  expect(isAlive(supervisor)).toBe(true);
+  await waitFor(() => sim.tokenRequestCount() >= before + 2, 5000); // boot, then run's own login
+  expect(await initd(env, 'status')).toMatchObject({ status: 0, output: `ereceipt-auth is running (pid ${supervisor})\n` });
+
+  const status = JSON.parse((await runBundle(['--config', env.CONFIG, 'status', '--json'])).stdout) as { service: { running: boolean; pid: number } };
+  expect(status.service.running).toBe(true);
+  const runPid = status.service.pid;
+
+  const beforeReload = sim.tokenRequestCount();
+  expect((await initd(env, 'reload')).status).toBe(0);
+  await waitFor(() => sim.tokenRequestCount() > beforeReload, 5000);
+
+  // A `run` that dies is started again by the supervisor.
+  process.kill(runPid, 'SIGKILL');
+  await waitFor(() => {
+    const s = JSON.parse(readFileSync(join(tokenFile, '..', 'state.json'), 'utf8')) as { service?: { pid: number } };
+    return s.service !== undefined && s.service.pid !== runPid && isAlive(s.service.pid);
+  }, 10_000);
+  const restarted = (JSON.parse(readFileSync(join(tokenFile, '..', 'state.json'), 'utf8')) as { service: { pid: number } }).service.pid;
+
+  const stop = await initd(env, 'stop');
+  expect(stop).toMatchObject({ status: 0, output: expect.stringMatching(/ereceipt-auth: stopped/) });
+  expect(stop.ms).toBeLessThan(5000);
+  expect(isAlive(supervisor)).toBe(false);
+  expect(isAlive(restarted)).toBe(false);
+  expect(existsSync(pidFile)).toBe(false);
+  expect(await initd(env, 'status')).toMatchObject({ status: 3 });
+}, 60_000);
+
+it('start never holds the boot longer than its wait when the identity service is unreachable', async () => {
+  const closed = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+  const { env } = await setup(`http://127.0.0.1:${closed}`);
+  const start = await initd(env, 'start');
+  expect(start.status).toBe(0);
+  expect(start.output).toMatch(/boot did not get a token \(status 75\); the service keeps trying/);
+  // BOOT_WAIT is 3 s: the whole start, Node's start-ups included, stays near it.
+  expect(start.ms).toBeLessThan(3000 + 2000);
+  expect(await initd(env, 'status')).toMatchObject({ status: 0 });
+  expect((await initd(env, 'stop')).status).toBe(0);
+}, 30_000);
+
+it('the systemd unit passes systemd-analyze verify', async () => {
+  const result = await new Promise<{ code: string | number; output: string }>((resolve) =>
+    execFile('systemd-analyze', ['verify', UNIT], (error, stdout, stderr) => resolve({ code: error ? (error.code ?? 1) : 0, output: stdout + stderr })),
+  );
+  expect(result.code).not.toBe('ENOENT'); // .ci/run installs systemd's tools where they are missing
+  // It may only note that the unit's binaries are not installed on this machine.
+  expect(result.output.split('\n').filter((l) => l && !/is not executable|No such file|ereceipt-auth\.js/.test(l))).toEqual([]);
+  expect(readFileSync(UNIT, 'utf8')).toMatch(/ExecStartPre=-\/usr\/bin\/node .* boot --wait 30\n/);
+});

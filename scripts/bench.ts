@@ -3,7 +3,7 @@
 // so that a noisy neighbour slows both sides alike. Each run goes through
 // /usr/bin/time for its peak RSS.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from '../hal/onie-tlv';
@@ -53,6 +53,25 @@ async function compare(name: string, subject: () => Promise<Sample>, baselineNam
   return `| ${name} | ${baselineName} | ${(am / bm).toFixed(2)}x | ${(ar / br).toFixed(2)}x | ${am.toFixed(0)} / ${bm.toFixed(0)} ms | ${(ar / 1024).toFixed(1)} / ${(br / 1024).toFixed(1)} MiB |`;
 }
 
+/** `run` after its first login, against an idle Node process with one timer: medians of 10 samples a second apart. */
+async function residentRow(config: string): Promise<string> {
+  const service = spawn(process.execPath, [BUNDLE, '--config', config, 'run'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const idle = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  await new Promise<void>((resolve) => service.stderr?.setEncoding('utf8').on('data', (d: string) => d.includes('token renewed') && resolve()));
+  const rss = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    ours.push(rss(service.pid as number));
+    theirs.push(rss(idle.pid as number));
+  }
+  service.kill('SIGTERM');
+  idle.kill('SIGTERM');
+  const [o, t] = [median(ours), median(theirs)];
+  return `| \`run\`, resident after its first login | idle \`node -e 'setInterval(() => {}, 1000)'\` | - | ${(o / t).toFixed(2)}x (+${((o - t) / 1024).toFixed(1)} MiB) | - | ${(o / 1024).toFixed(1)} / ${(t / 1024).toFixed(1)} MiB |`;
+}
+
 /** A TlvInfo image holding the serial number and the device version. */
 function onieImage(serial: string, version: number): Buffer {
   const tlvs = Buffer.concat([Buffer.from([0x23, serial.length]), Buffer.from(serial, 'latin1'), Buffer.from([0x26, 1, version])]);
@@ -75,6 +94,7 @@ async function main(): Promise<void> {
     presharedKey: 'bench-psk-0123456789abcdef',
   };
   const sim = await startIdentitySim({ terminals: [terminal] });
+  const runDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ereceipt-auth-bench-run-'));
   try {
     const config = join(dir, 'config.json');
     writeFileSync(
@@ -84,7 +104,8 @@ async function main(): Promise<void> {
         hal: { driver: 'sim', serial: terminal.serial, modelFramework: terminal.modelFramework },
         osVersion: terminal.osVersion,
         credentialsFile: join(dir, 'credentials'),
-        tokenFile: join(dir, 'run', 'token.json'),
+        // On tmpfs, as /run is on a terminal: the credentials file is the one on flash.
+        tokenFile: join(runDir, 'token.json'),
       }),
     );
     const input = `client_id=${terminal.clientId}\nclient_secret=${terminal.clientSecret}\npresharedkey=${terminal.presharedKey}\n`;
@@ -115,23 +136,35 @@ async function main(): Promise<void> {
     const eepromConfig = variant('eeprom', { driver: 'eeprom', path: eeprom });
     const serialConfig = variant('serial', { driver: 'serial', path: ptyPath });
     const boot = (file: string) => () => measure([BUNDLE, '--config', file, 'boot']);
+    // Benchmark-only clients (devDependencies), given the same request in BENCH_REQUEST.
+    process.env['BENCH_REQUEST'] = JSON.stringify({
+      url: sim.url,
+      clientId: terminal.clientId,
+      clientSecret: terminal.clientSecret,
+      headers: { posserial: terminal.serial, pososversion: terminal.osVersion, posmodelframework: terminal.modelFramework, presharedkey: terminal.presharedKey },
+    });
+    const client = (file: string) => () => measure([join(__dirname, '..', 'scripts', 'bench-clients', file)]);
 
     const rows = [
       await compare('`token`, fresh token file', () => measure([BUNDLE, '--config', config, 'token']), '`node -e 0`', () => measure(['-e', '0'])),
       await compare('`boot` against the simulator', () => measure([BUNDLE, '--config', config, 'boot']), 'bare `http.request` POST', () => measure(['-e', bare])),
+      await compare('the same request by openid-client 6', client('openid-client.mjs'), '`boot`', boot(config)),
+      await compare('the same request by simple-oauth2 5', client('simple-oauth2.cjs'), '`boot`', boot(config)),
       await compare('`boot`, EEPROM HAL', boot(eepromConfig), '`boot`, sim HAL', boot(config)),
       await compare('`boot`, serial HAL over a pty', boot(serialConfig), '`boot`, sim HAL', boot(config)),
     ];
     coprocessor.kill('SIGKILL');
+    rows.push(await residentRow(config));
     const kib = statSync(BUNDLE).size / 1024;
     console.log(`Node ${process.version}, ${RUNS} alternating runs each, medians\n`);
-    console.log('| measure | against | wall | peak RSS | wall (ours / theirs) | RSS (ours / theirs) |');
+    console.log('| measure | against | wall | peak RSS | wall (measure / against) | RSS (measure / against) |');
     console.log('|---|---|---|---|---|---|');
     for (const row of rows) console.log(row);
     console.log(`\nbundle: dist/ereceipt-auth.js ${kib.toFixed(1)} KiB`);
   } finally {
     await sim.close();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(runDir, { recursive: true, force: true });
   }
 }
 

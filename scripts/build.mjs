@@ -46,6 +46,21 @@ const serialportParts = {
   },
 };
 
+// Node modules loaded when first used rather than at start: zlib (node-fetch; the
+// CLI asks for uncompressed answers) and crypto (tweetnacl's random source, needed
+// only to write a credentials file).
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^node:zlib$/ }, (args) =>
+      args.importer.includes('node-fetch') ? { path: fileURLToPath(new URL('lazy-zlib.cjs', import.meta.url)) } : undefined,
+    );
+    b.onResolve({ filter: /^crypto$/ }, (args) =>
+      args.importer.includes('tweetnacl') ? { path: fileURLToPath(new URL('lazy-crypto.cjs', import.meta.url)) } : undefined,
+    );
+  },
+};
+
 // The CLI loads the serial driver from serial-driver.js beside it (built below).
 const serialBeside = {
   name: 'serial-beside',
@@ -62,7 +77,7 @@ const result = await build({
   minify: true,
   banner: { js: '#!/usr/bin/env node' },
   define: { __VERSION__: JSON.stringify(version) },
-  plugins: [unreachable, serialBeside],
+  plugins: [unreachable, serialBeside, lazyBuiltins],
   // The reference TweetNaCl port is 14 KB smaller than nacl-fast; on a few hundred
   // bytes of credentials the speed difference is microseconds.
   alias: { tweetnacl: 'tweetnacl/nacl.js' },

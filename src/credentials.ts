@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import nacl from 'tweetnacl';
 import { writeFileAtomic } from './atomic-file';
@@ -33,7 +32,8 @@ const MAX_FILE_BYTES = 4096;
 const KEY_CONTEXT = new TextEncoder().encode('ereceipt-auth credentials v1\0');
 
 type Random = (length: number) => Uint8Array;
-const systemRandom: Random = (length) => new Uint8Array(randomBytes(length));
+/** tweetnacl's own source: node:crypto's randomBytes, loaded when first needed. */
+const systemRandom: Random = (length) => nacl.randomBytes(length);
 
 /** Encrypts and writes the credentials, atomically, mode 0600. */
 export async function writeCredentials(

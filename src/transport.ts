@@ -1,9 +1,7 @@
-import { constants as cryptoConstants } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import type { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
-import { rootCertificates } from 'node:tls';
 import { EreceiptError } from './errors';
 import type { Config } from './config';
 
@@ -56,8 +54,24 @@ export function createTransport(config: Pick<Config, 'caFile' | 'legacyServerCon
   };
 }
 
-/** The HTTP and HTTPS agents the transport uses; exported for tests of their TLS options. */
+/**
+ * The HTTP and HTTPS agents the transport uses; exported for tests of their TLS
+ * options. The TLS stack is loaded only when an https:// address needs it.
+ */
 export function createAgents(config: Pick<Config, 'caFile' | 'legacyServerConnect'>, connectMs: number) {
+  let https: HttpsAgent | undefined;
+  return {
+    http: withConnectTimeout(new HttpAgent(), connectMs, 'connect'),
+    get https(): HttpsAgent {
+      return (https ??= createHttpsAgent(config, connectMs));
+    },
+  };
+}
+
+function createHttpsAgent(config: Pick<Config, 'caFile' | 'legacyServerConnect'>, connectMs: number): HttpsAgent {
+  const { Agent } = require('node:https') as typeof import('node:https');
+  const { rootCertificates } = require('node:tls') as typeof import('node:tls');
+  const cryptoConstants = (require('node:crypto') as typeof import('node:crypto')).constants;
   let ca: string[] | undefined;
   if (config.caFile) {
     try {
@@ -68,13 +82,13 @@ export function createAgents(config: Pick<Config, 'caFile' | 'legacyServerConnec
       throw new EreceiptError('ERR_CONFIG', `caFile ${config.caFile} cannot be read: fix caFile in the configuration`, { cause: error });
     }
   }
-  const https = new HttpsAgent({
+  const agent = new Agent({
     ...(ca ? { ca } : {}),
     // OpenSSL 3 refuses servers without RFC 5746 secure renegotiation, which the
     // real identity host has needed; opt-in only.
     ...(config.legacyServerConnect ? { secureOptions: cryptoConstants.SSL_OP_LEGACY_SERVER_CONNECT } : {}),
   });
-  return { http: withConnectTimeout(new HttpAgent(), connectMs, 'connect'), https: withConnectTimeout(https, connectMs, 'secureConnect') };
+  return withConnectTimeout(agent, connectMs, 'secureConnect');
 }
 
 function withConnectTimeout<A extends HttpAgent>(agent: A, ms: number, readyEvent: 'connect' | 'secureConnect'): A {

@@ -54,8 +54,8 @@ async function compare(name: string, subject: () => Promise<Sample>, baselineNam
 }
 
 /** `run` after its first login, against an idle Node process with one timer: medians of 10 samples a second apart. */
-async function residentRow(config: string): Promise<string> {
-  const service = spawn(process.execPath, [BUNDLE, '--config', config, 'run'], { stdio: ['ignore', 'ignore', 'pipe'] });
+async function residentRow(name: string, args: string[]): Promise<string> {
+  const service = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const idle = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   await new Promise<void>((resolve) => service.stderr?.setEncoding('utf8').on('data', (d: string) => d.includes('token renewed') && resolve()));
   const rss = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
@@ -69,7 +69,7 @@ async function residentRow(config: string): Promise<string> {
   service.kill('SIGTERM');
   idle.kill('SIGTERM');
   const [o, t] = [median(ours), median(theirs)];
-  return `| \`run\`, resident after its first login | idle \`node -e 'setInterval(() => {}, 1000)'\` | - | ${(o / t).toFixed(2)}x (+${((o - t) / 1024).toFixed(1)} MiB) | - | ${(o / 1024).toFixed(1)} / ${(t / 1024).toFixed(1)} MiB |`;
+  return `| ${name} | idle \`node -e 'setInterval(() => {}, 1000)'\` | - | ${(o / t).toFixed(2)}x (+${((o - t) / 1024).toFixed(1)} MiB) | - | ${(o / 1024).toFixed(1)} / ${(t / 1024).toFixed(1)} MiB |`;
 }
 
 /** A TlvInfo image holding the serial number and the device version. */
@@ -148,13 +148,16 @@ async function main(): Promise<void> {
     const rows = [
       await compare('`token`, fresh token file', () => measure([BUNDLE, '--config', config, 'token']), '`node -e 0`', () => measure(['-e', '0'])),
       await compare('`boot` against the simulator', () => measure([BUNDLE, '--config', config, 'boot']), 'bare `http.request` POST', () => measure(['-e', bare])),
+      await compare('the same POST by bundled node-fetch alone', () => measure([join(__dirname, 'bench-node-fetch.js')]), 'bare `http.request` POST', () => measure(['-e', bare])),
       await compare('the same request by openid-client 6', client('openid-client.mjs'), '`boot`', boot(config)),
       await compare('the same request by simple-oauth2 5', client('simple-oauth2.cjs'), '`boot`', boot(config)),
       await compare('`boot`, EEPROM HAL', boot(eepromConfig), '`boot`, sim HAL', boot(config)),
       await compare('`boot`, serial HAL over a pty', boot(serialConfig), '`boot`, sim HAL', boot(config)),
     ];
     coprocessor.kill('SIGKILL');
-    rows.push(await residentRow(config));
+    rows.push(await residentRow('`run`, resident after its first login', [BUNDLE, '--config', config, 'run']));
+    process.env['BENCH_IDLE'] = '1';
+    rows.push(await residentRow('node-fetch alone, idle after the same POST', [join(__dirname, 'bench-node-fetch.js')]));
     const kib = statSync(BUNDLE).size / 1024;
     console.log(`Node ${process.version}, ${RUNS} alternating runs each, medians\n`);
     console.log('| measure | against | wall | peak RSS | wall (measure / against) | RSS (measure / against) |');

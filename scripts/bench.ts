@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32 } from '../hal/onie-tlv';
+import { tlvInfoImage } from './tlv-image';
+import { startCoprocessor } from '../test/helpers/coprocessor';
 import { startIdentitySim } from './identity-sim';
 
 const BUNDLE = join(__dirname, '..', 'dist', 'ereceipt-auth.js');
@@ -72,17 +73,6 @@ async function residentRow(name: string, args: string[]): Promise<string> {
   return `| ${name} | idle \`node -e 'setInterval(() => {}, 1000)'\` | - | ${(o / t).toFixed(2)}x (+${((o - t) / 1024).toFixed(1)} MiB) | - | ${(o / 1024).toFixed(1)} / ${(t / 1024).toFixed(1)} MiB |`;
 }
 
-/** A TlvInfo image holding the serial number and the device version. */
-function onieImage(serial: string, version: number): Buffer {
-  const tlvs = Buffer.concat([Buffer.from([0x23, serial.length]), Buffer.from(serial, 'latin1'), Buffer.from([0x26, 1, version])]);
-  const header = Buffer.concat([Buffer.from('TlvInfo\0\x01', 'latin1'), Buffer.from([0, 0])]);
-  header.writeUInt16BE(tlvs.length + 6, 9);
-  const body = Buffer.concat([header, tlvs, Buffer.from([0xfe, 4])]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([body, crc]);
-}
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ereceipt-auth-bench-'));
   const terminal = {
@@ -125,9 +115,9 @@ async function main(): Promise<void> {
     // The same terminal behind the two hardware drivers: an EEPROM image file, and a
     // co-processor on a pseudo-terminal (test/helpers/coprocessor.py).
     const eeprom = join(dir, 'eeprom');
-    writeFileSync(eeprom, onieImage(terminal.serial, 1));
-    const coprocessor = spawn('python3', [join(__dirname, '..', 'test', 'helpers', 'coprocessor.py'), '--serial', terminal.serial, '--model', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const ptyPath = await new Promise<string>((resolve) => coprocessor.stdout?.setEncoding('utf8').once('data', (line: string) => resolve(line.trim())));
+    writeFileSync(eeprom, tlvInfoImage(terminal.serial, 1));
+    const coprocessor = await startCoprocessor(['--serial', terminal.serial, '--model', '1']);
+    const ptyPath = coprocessor.path;
     const variant = (name: string, hal: Record<string, unknown>) => {
       const file = join(dir, `${name}.json`);
       writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(config, 'utf8')), hal }));
@@ -154,7 +144,7 @@ async function main(): Promise<void> {
       await compare('`boot`, EEPROM HAL', boot(eepromConfig), '`boot`, sim HAL', boot(config)),
       await compare('`boot`, serial HAL over a pty', boot(serialConfig), '`boot`, sim HAL', boot(config)),
     ];
-    coprocessor.kill('SIGKILL');
+    coprocessor.stop();
     rows.push(await residentRow('`run`, resident after its first login', [BUNDLE, '--config', config, 'run']));
     process.env['BENCH_IDLE'] = '1';
     rows.push(await residentRow('node-fetch alone, idle after the same POST', [join(__dirname, 'bench-node-fetch.js')]));

@@ -8,13 +8,14 @@
 //   - and this machine's own Node, for comparison.
 // .ci/run installs what it needs (.ci/platforms/). Emulated Node is slow to start
 // (seconds): each step runs once, with a generous timeout.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32 } from '../hal/onie-tlv';
+import { tlvInfoImage } from './tlv-image';
 import { writeCredentials } from '../src/credentials';
 import { Secret } from '../src/secret';
+import { startCoprocessor } from '../test/helpers/coprocessor';
 import { startIdentitySim } from './identity-sim';
 
 const ROOT = join(__dirname, '..');
@@ -58,32 +59,16 @@ function run(command: string[], args: string[]): Promise<{ status: number | null
   });
 }
 
-function onieImage(serial: string, version: number): Buffer {
-  const tlvs = Buffer.concat([Buffer.from([0x23, serial.length]), Buffer.from(serial, 'latin1'), Buffer.from([0x26, 1, version])]);
-  const header = Buffer.concat([Buffer.from('TlvInfo\0\x01', 'latin1'), Buffer.from([0, 0])]);
-  header.writeUInt16BE(tlvs.length + 6, 9);
-  const body = Buffer.concat([header, tlvs, Buffer.from([0xfe, 4])]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([body, crc]);
-}
-
-async function coprocessor(): Promise<{ path: string; child: ChildProcess }> {
-  const child = spawn('python3', [join(ROOT, 'test', 'helpers', 'coprocessor.py'), '--serial', terminal.serial, '--model', terminal.modelFramework], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const path = await new Promise<string>((resolve) => child.stdout?.setEncoding('utf8').once('data', (line: string) => resolve(line.trim())));
-  return { path, child };
-}
-
 async function main(): Promise<void> {
   const missing = platforms.flatMap((p) => p.command.filter((c) => c.startsWith('/') && !existsSync(c)));
   if (missing.length > 0) throw new Error(`missing ${missing.join(', ')}: run .ci/run, or install .ci/platforms (npm ci --force) and Debian's qemu-user, libc6-arm64-cross, libstdc++6-arm64-cross`);
   const dir = mkdtempSync(join(tmpdir(), 'ereceipt-auth-platforms-'));
   const sim = await startIdentitySim({ terminals: [terminal] });
-  const pty = await coprocessor();
+  const pty = await startCoprocessor(['--serial', terminal.serial, '--model', terminal.modelFramework]);
   let failures = 0;
   try {
     const eeprom = join(dir, 'eeprom');
-    writeFileSync(eeprom, onieImage(terminal.serial, Number(terminal.modelFramework)));
+    writeFileSync(eeprom, tlvInfoImage(terminal.serial, Number(terminal.modelFramework)));
     const rows: string[] = [];
     for (const [index, platform] of platforms.entries()) {
       const base = join(dir, `p${index}`);
@@ -114,7 +99,7 @@ async function main(): Promise<void> {
     console.log('|---|---|---|---|---|');
     for (const row of rows) console.log(row);
   } finally {
-    pty.child.kill('SIGKILL');
+    pty.stop();
     await sim.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -26,6 +26,12 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
       await handle.writeFile(data);
       // The umask may have narrowed the mode at creation; make it exactly what was asked.
       await handle.chmod(options.mode);
+      // Root (a technician provisioning, a boot script) writes on the service's behalf:
+      // the file goes to the folder's owner, or the service could not read it.
+      if (process.getuid?.() === 0) {
+        const folder = await fs.stat(dir);
+        if (folder.uid !== 0) await handle.chown(folder.uid, folder.gid);
+      }
       await handle.sync();
     } finally {
       await handle.close();

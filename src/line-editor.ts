@@ -18,11 +18,22 @@ export interface AskOptions {
 export interface LineEditor {
   /** Reads one line. Backspace and DEL erase, Ctrl-U clears, Enter ends; Ctrl-C (or Ctrl-D on an empty line) aborts. */
   ask(prompt: string, options: AskOptions): Promise<string>;
+  /**
+   * Forgets what was typed ahead, and what arrives in the next `settleMs`: after an
+   * error or before a question, a line typed for the previous prompt (a secret
+   * meant for a hidden prompt, an Enter pressed while waiting) must not answer the next.
+   */
+  discardPending(settleMs?: number): void;
+  /** Aborted by Ctrl-C or a hang-up, even between prompts (during the check with the service). */
+  readonly signal: AbortSignal;
   /** Gives the terminal back as it was. Safe to call more than once. */
   close(): void;
 }
 
 const BELL = '\x07';
+const CTRL_C = 0x03;
+/** Signals that end the session while the terminal is raw; Node itself restores it only on SIGINT and SIGTERM. */
+const HANGUPS: NodeJS.Signals[] = ['SIGHUP', 'SIGQUIT', 'SIGTERM'];
 
 /**
  * A minimal line editor in raw mode, for a dumb serial console: plain ASCII, no
@@ -30,13 +41,17 @@ const BELL = '\x07';
  * Raw mode also means Ctrl-C arrives as a byte rather than a signal, so an abort
  * always passes through `close()` and the terminal is never left raw.
  */
-export function createLineEditor(input: RawInput, write: (text: string) => void): LineEditor {
+export function createLineEditor(input: RawInput, write: (text: string) => void, now: () => number = Date.now): LineEditor {
   const wasRaw = input.isRaw ?? false;
   const queue: number[] = [];
+  const aborter = new AbortController();
   let current: { buffer: string; options: AskOptions; resolve: (line: string) => void; reject: (error: Error) => void } | undefined;
   let escape = 0;
   let lastWasCr = false;
   let closed = false;
+  let ignoreUntil = 0;
+
+  const interrupted = () => new EreceiptError('ERR_INTERRUPTED', 'stopped: the previous credentials are in place');
 
   const restore = () => {
     if (closed) return;
@@ -45,7 +60,22 @@ export function createLineEditor(input: RawInput, write: (text: string) => void)
     input.setRawMode(wasRaw);
     input.pause();
     process.off('exit', restore);
+    for (const signal of HANGUPS) process.off(signal, onHangup);
   };
+
+  function stop(echo: string): void {
+    const line = current;
+    current = undefined;
+    queue.length = 0;
+    write(echo);
+    restore();
+    aborter.abort();
+    line?.reject(interrupted());
+  }
+
+  function onHangup(): void {
+    stop('\n');
+  }
 
   function take(byte: number): void {
     const line = current;
@@ -59,10 +89,8 @@ export function createLineEditor(input: RawInput, write: (text: string) => void)
       return;
     }
     switch (byte) {
-      case 0x03:
-        return abort(line);
       case 0x04:
-        if (line.buffer === '') abort(line);
+        if (line.buffer === '') stop('^D\n');
         return;
       case 0x0d:
       case 0x0a:
@@ -84,6 +112,8 @@ export function createLineEditor(input: RawInput, write: (text: string) => void)
       case 0x1b:
         escape = 1;
         return;
+      case 0x00:
+        return; // sent after CR by some terminals
       default:
         if (byte < 0x20 || byte > 0x7e || line.buffer.length >= line.options.max) return write(BELL);
         line.buffer += String.fromCharCode(byte);
@@ -91,16 +121,11 @@ export function createLineEditor(input: RawInput, write: (text: string) => void)
     }
   }
 
-  function abort(line: NonNullable<typeof current>): void {
-    current = undefined;
-    queue.length = 0;
-    write('^C\n');
-    restore();
-    line.reject(new EreceiptError('ERR_INTERRUPTED', 'stopped: the previous credentials are in place'));
-  }
-
   function onData(chunk: Buffer | string): void {
     for (const byte of typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk) {
+      // Ctrl-C stops at once, whatever is going on: a prompt, the check, a device read.
+      if (byte === CTRL_C) return stop('^C\n');
+      if (now() < ignoreUntil) continue;
       if (current) take(byte);
       else queue.push(byte);
     }
@@ -111,10 +136,11 @@ export function createLineEditor(input: RawInput, write: (text: string) => void)
   input.resume();
   // Whatever ends the process, the console must not stay raw.
   process.on('exit', restore);
+  for (const signal of HANGUPS) process.once(signal, onHangup);
 
   return {
     ask(prompt, options) {
-      if (closed) return Promise.reject(new EreceiptError('ERR_INTERRUPTED', 'stopped: the previous credentials are in place'));
+      if (closed) return Promise.reject(interrupted());
       write(prompt);
       return new Promise((resolve, reject) => {
         current = { buffer: '', options, resolve, reject };
@@ -122,6 +148,12 @@ export function createLineEditor(input: RawInput, write: (text: string) => void)
         while (queue.length > 0 && current) take(queue.shift() as number);
       });
     },
+    discardPending(settleMs = 250) {
+      queue.length = 0;
+      escape = 0;
+      ignoreUntil = now() + settleMs;
+    },
+    signal: aborter.signal,
     close: restore,
   };
 }

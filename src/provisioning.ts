@@ -26,11 +26,16 @@ export interface Verified {
 }
 
 /** One Authenticate POS request with the candidate credentials. */
-export async function verifyCredentials(ctx: Pick<CommandContext, 'config' | 'transport' | 'clocks'>, device: Device, credentials: Credentials): Promise<Verified> {
+export async function verifyCredentials(
+  ctx: Pick<CommandContext, 'config' | 'transport' | 'clocks'>,
+  device: Device,
+  credentials: Credentials,
+  signal?: AbortSignal,
+): Promise<Verified> {
   const obtainedAt = ctx.clocks.now();
   const token = await requestToken(
     { identityUrl: ctx.config.identityUrl, identity: device.identity, osVersion: device.osVersion, credentials, ...(ctx.config.scope ? { scope: ctx.config.scope } : {}) },
-    { transport: ctx.transport, timeoutMs: ctx.config.timeoutSeconds * 1000, now: ctx.clocks.now },
+    { transport: ctx.transport, timeoutMs: ctx.config.timeoutSeconds * 1000, now: ctx.clocks.now, ...(signal ? { signal } : {}) },
   );
   return { token, obtainedAt };
 }

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { credentialsFileState, readCredentials, writeCredentials, type Credentials } from '../src/credentials';
@@ -106,6 +106,14 @@ describe('credentials file', () => {
     await writeCredentials(file, { ...creds, clientId: 'second' }, device);
     expect((await readCredentials(file, device)).clientId).toBe('second');
     expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  (process.getuid?.() === 0 ? it : it.skip)("written by root into the service user's folder, it belongs to that user", async () => {
+    const dir = join(tempDir(), 'lib');
+    mkdirSync(dir, { mode: 0o700 });
+    chownSync(dir, 65534, 65534);
+    await writeCredentials(join(dir, 'credentials'), creds, device);
+    expect(statSync(join(dir, 'credentials'))).toMatchObject({ uid: 65534, gid: 65534 });
   });
 
   it('fails to write into an impossible place with exit 73', async () => {

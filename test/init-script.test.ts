@@ -2,7 +2,7 @@
 // stop), with its paths pointed at the built dist/ and a temp dir, against the
 // identity-service simulator. The systemd unit is checked by systemd-analyze.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { startIdentitySim, type IdentitySim } from '../scripts/identity-sim';
@@ -27,10 +27,13 @@ beforeAll(async () => {
 });
 afterAll(() => sim.close());
 
+/** The shell init runs the script with: dash here, BusyBox ash on small images. */
+let shell = ['sh'];
+
 function initd(env: Record<string, string>, action: string): Promise<{ status: number | null; output: string; ms: number }> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn('sh', [SCRIPT, action], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(shell[0] as string, [...shell.slice(1), SCRIPT, action], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d));
     child.stderr.on('data', (d: Buffer) => (output += d));
@@ -47,8 +50,14 @@ async function waitFor(what: () => boolean, ms: number): Promise<void> {
   }
 }
 
-async function setup(identityUrl: string) {
+async function setup(identityUrl: string, serviceUser = '') {
   const dir = tempDir();
+  if (serviceUser) {
+    // As on a terminal: the service user owns its folders; the test (root) provisions.
+    chmodSync(dir, 0o755);
+    mkdirSync(join(dir, 'lib'), { mode: 0o700 });
+    chownSync(join(dir, 'lib'), 65534, 65534);
+  }
   const config = join(dir, 'config.json');
   const runDir = join(dir, 'run');
   writeFileSync(
@@ -64,7 +73,8 @@ async function setup(identityUrl: string) {
   );
   const input = `client_id=${terminal.clientId}\nclient_secret=${terminal.clientSecret}\npresharedkey=${terminal.presharedKey}\n`;
   expect((await runBundle(['--config', config, 'provision', '--stdin', '--offline'], { input })).status).toBe(0);
-  const env = { NODE: process.execPath, DIR: join(BUNDLE, '..'), CONFIG: config, SERVICE_USER: '', RUN_DIR: runDir, PIDFILE: join(dir, 'ereceipt-auth.pid'), BOOT_WAIT: '3', RESPAWN_DELAY: '1' };
+  if (serviceUser) chmodSync(config, 0o644);
+  const env = { NODE: process.execPath, DIR: join(BUNDLE, '..'), CONFIG: config, SERVICE_USER: serviceUser, RUN_DIR: runDir, PIDFILE: join(dir, 'ereceipt-auth.pid'), BOOT_WAIT: '3', RESPAWN_DELAY: '1' };
   return { dir, env, tokenFile: join(runDir, 'token.json'), pidFile: env.PIDFILE };
 }
 
@@ -104,6 +114,51 @@ it('start boots and supervises run; status, reload and stop work; stop leaves no
   expect(existsSync(pidFile)).toBe(false);
   expect(await initd(env, 'status')).toMatchObject({ status: 3 });
 }, 60_000);
+
+(process.getuid?.() === 0 ? it : it.skip)('as the service user (nobody): files it owns, reload reaches run, stop ends it', async () => {
+  const { env, tokenFile } = await setup(sim.url, 'nobody');
+  expect(statSync(join(env.CONFIG, '..', 'lib', 'credentials')).uid).toBe(65534);
+  expect((await initd(env, 'start')).status).toBe(0);
+  try {
+    await waitFor(() => existsSync(join(tokenFile, '..', 'state.json')), 5000);
+    expect(statSync(tokenFile).uid).toBe(65534);
+    const state = () => JSON.parse(readFileSync(join(tokenFile, '..', 'state.json'), 'utf8')) as { service?: { pid: number } };
+    await waitFor(() => state().service !== undefined, 5000);
+    const runPid = (state().service as { pid: number }).pid;
+    expect(readFileSync(`/proc/${runPid}/status`, 'utf8')).toMatch(/\nUid:\s+65534\s/);
+    const before = sim.tokenRequestCount();
+    expect((await initd(env, 'reload')).status).toBe(0);
+    await waitFor(() => sim.tokenRequestCount() > before, 5000);
+  } finally {
+    const stop = await initd(env, 'stop');
+    expect(stop.status).toBe(0);
+    expect(stop.ms).toBeLessThan(3000);
+  }
+}, 30_000);
+
+it('a run that ends with a configuration error is not restarted in a loop', async () => {
+  const { env, pidFile } = await setup(sim.url);
+  writeFileSync(env.CONFIG, JSON.stringify({ ...JSON.parse(readFileSync(env.CONFIG, 'utf8')), colour: 'blue' }));
+  const start = await initd(env, 'start');
+  expect(start.output).toMatch(/boot did not get a token \(status 78\)/);
+  const supervisor = Number(readFileSync(pidFile, 'utf8'));
+  await waitFor(() => !isAlive(supervisor), 5000);
+  expect(await initd(env, 'status')).toMatchObject({ status: 3 });
+}, 30_000);
+
+it('works under BusyBox ash as well', async () => {
+  shell = ['busybox', 'sh'];
+  try {
+    const { env, tokenFile } = await setup(sim.url);
+    expect((await initd(env, 'start')).status).toBe(0);
+    expect(existsSync(tokenFile)).toBe(true);
+    expect(await initd(env, 'status')).toMatchObject({ status: 0 });
+    expect(await initd(env, 'stop')).toMatchObject({ status: 0 });
+    expect(await initd(env, 'status')).toMatchObject({ status: 3 });
+  } finally {
+    shell = ['sh'];
+  }
+}, 30_000);
 
 it('start never holds the boot longer than its wait when the identity service is unreachable', async () => {
   const closed = await new Promise<number>((resolve) => {

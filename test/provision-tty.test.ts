@@ -135,14 +135,57 @@ it('Ctrl-C in the middle leaves the old credentials file byte for byte, and the 
   expectConsoleSafe(r.output);
 });
 
+it('Ctrl-C while the service is being asked saves nothing', async () => {
+  const { dir, config, credentialsFile } = setup();
+  sim.injectFaults({ kind: 'delay', ms: 3000 });
+  const r = await provision(dir, config, [
+    ...upToSecret,
+    { expect: 'client_secret \\(hidden\\): ', send: `${terminal.clientSecret}\r` },
+    { expect: 'presharedkey \\(hidden\\): ', send: `${terminal.presharedKey}\r` },
+    { expect: '\\[y/N\\]: ', send: 'y\r' },
+    { expect: 'Checking with the identity service', send: '\x03' },
+    { expect: 'ereceipt-auth: error: stopped: the previous credentials are in place' },
+  ]);
+  expect(r.failedStep).toBeNull();
+  expect(r.status).toBe(130);
+  expect(existsSync(credentialsFile)).toBe(false);
+  expect({ echo: r.echo, icanon: r.icanon }).toEqual({ echo: true, icanon: true });
+});
+
+it('a hang-up (SIGHUP) at a prompt restores the terminal and saves nothing', async () => {
+  const { dir, config, credentialsFile } = setup();
+  const r = await provision(dir, config, [
+    ...upToSecret,
+    { expect: 'client_secret \\(hidden\\): ', send: 'half-typed' },
+    { expect: '', delay: 100, signal: 'HUP' },
+    { expect: 'stopped: the previous credentials are in place' },
+  ]);
+  expect(r.failedStep).toBeNull();
+  expect(r.status).toBe(130);
+  expect(existsSync(credentialsFile)).toBe(false);
+  expect({ echo: r.echo, icanon: r.icanon }).toEqual({ echo: true, icanon: true });
+});
+
+it('a secret typed ahead after a refused client_id is not echoed into the next prompt', async () => {
+  const { dir, config } = setup();
+  const r = await provision(dir, config, [
+    // A client_id with a space, and the client_secret typed straight after it.
+    { expect: 'client_id: ', send: `bad id\r${terminal.clientSecret}\r` },
+    { expect: 'type it again\\.' },
+    { expect: 'client_id: ', send: '\x03' },
+  ]);
+  expect(r.failedStep).toBeNull();
+  expectConsoleSafe(r.output);
+});
+
 it('values outside the limits are refused as they are typed; a non-GUID client_id is only warned about', async () => {
   const { dir, config } = setup();
   const r = await provision(dir, config, [
     { expect: 'client_id: ', send: 'has space\r' },
     { expect: 'client_id has spaces or characters other than printable ASCII; type it again\\.', send: '' },
-    { expect: 'client_id: ', send: `${'x'.repeat(101)}\r` },
+    { expect: 'client_id: ', delay: 400, send: `${'x'.repeat(101)}\r` },
     { expect: 'client_id is 101 characters long; the limit is 100; type it again\\.' },
-    { expect: 'client_id: ', send: 'POS-CLIENT-7\r' },
+    { expect: 'client_id: ', delay: 400, send: 'POS-CLIENT-7\r' },
     { expect: "Warning: client_id does not look like the portal's \\(8-4-4-4-12 hex digits\\)" },
     { expect: 'client_secret \\(hidden\\): ', send: '\x03' },
   ]);

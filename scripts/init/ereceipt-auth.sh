@@ -27,13 +27,49 @@ RESPAWN_DELAY=${RESPAWN_DELAY:-5}
 
 PROGRAM="$DIR/ereceipt-auth.js"
 
-# Runs the program as the service user, or as is when SERVICE_USER is empty.
-# `exec` keeps one process, so that signals reach node itself.
+# Runs the program as the service user, or as is when SERVICE_USER is empty. The
+# tools that replace themselves with node come first (setpriv, chpst), so that
+# signals (SIGHUP for reload) reach node itself; util-linux su stays in between.
 as_user() {
   if [ -z "$SERVICE_USER" ] || [ "$(id -un)" = "$SERVICE_USER" ]; then
     exec "$NODE" "$PROGRAM" --config "$CONFIG" "$@"
+  elif command -v setpriv >/dev/null 2>&1; then
+    exec setpriv --reuid="$SERVICE_USER" --regid="$(id -g "$SERVICE_USER")" --init-groups "$NODE" "$PROGRAM" --config "$CONFIG" "$@"
+  elif command -v chpst >/dev/null 2>&1; then
+    exec chpst -u "$SERVICE_USER" "$NODE" "$PROGRAM" --config "$CONFIG" "$@"
   fi
-  exec su -s /bin/sh -c 'exec "$0" "$@"' "$SERVICE_USER" -- "$NODE" "$PROGRAM" --config "$CONFIG" "$@"
+  exec su -s /bin/sh -c 'exec "$0" "$@"' "$SERVICE_USER" "$NODE" "$PROGRAM" --config "$CONFIG" "$@"
+}
+
+# Sends what `run` says (one line per event, "<N>" priority first) to syslog.
+log_to_syslog() {
+  if command -v logger >/dev/null 2>&1; then
+    if logger --help 2>&1 | grep -q -- --prio-prefix; then
+      exec logger -t ereceipt-auth --prio-prefix
+    fi
+    exec logger -t ereceipt-auth
+  fi
+  exec cat >/dev/null
+}
+
+# Waits for a pid, killing it after SECONDS, without relying on timeout(1) (whose
+# options differ between coreutils and old BusyBox).
+wait_bounded() {
+  pid=$1
+  seconds=$2
+  (
+    i=0
+    while [ "$i" -lt "$seconds" ] && kill -0 "$pid" 2>/dev/null; do
+      sleep 1
+      i=$((i + 1))
+    done
+    kill -TERM "$pid" 2>/dev/null
+  ) &
+  watcher=$!
+  wait "$pid"
+  status=$?
+  kill "$watcher" 2>/dev/null
+  return "$status"
 }
 
 running() {
@@ -46,23 +82,52 @@ say() {
   return 0
 }
 
-# Keeps `run` going: restarted after RESPAWN_DELAY if it ends; TERM stops it with
-# it, HUP is passed on (reload).
+# Keeps `run` going: restarted if it ends, after RESPAWN_DELAY doubling up to 5
+# minutes (back to RESPAWN_DELAY once a run lasted a minute); not restarted after
+# a usage or configuration error (64, 78), which only a person can mend. TERM stops
+# it with `run`; HUP is passed on (reload).
 supervise() {
   child=
   stopping=
+  delay=$RESPAWN_DELAY
   trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
   trap '[ -n "$child" ] && kill -HUP "$child" 2>/dev/null' HUP
+  # run's log goes through a FIFO to syslog; holding it open here keeps the reader
+  # alive across restarts of run.
+  fifo="$RUN_DIR/.log"
+  rm -f "$fifo"
+  mkfifo -m 0600 "$fifo"
+  exec 3<>"$fifo"
+  (log_to_syslog <"$fifo") &
+  reader=$!
   while [ -z "$stopping" ]; do
-    (as_user run) &
+    started=$(date +%s)
+    (as_user run 2>"$fifo") &
     child=$!
+    echo "$child" >"$PIDFILE.run"
     # `wait` returns early when a trapped signal arrives: wait again until the child is gone.
-    while kill -0 "$child" 2>/dev/null; do wait "$child"; done
+    status=0
+    while kill -0 "$child" 2>/dev/null; do
+      wait "$child"
+      status=$?
+    done
+    child=
+    rm -f "$PIDFILE.run"
     [ -n "$stopping" ] && break
-    say "run ended; restarting in $RESPAWN_DELAY s"
-    sleep "$RESPAWN_DELAY" &
+    if [ "$status" -eq 64 ] || [ "$status" -eq 78 ]; then
+      say "run ended with status $status (usage or configuration): not restarted; fix it, then: $0 restart"
+      break
+    fi
+    [ $(($(date +%s) - started)) -ge 60 ] && delay=$RESPAWN_DELAY
+    say "run ended (status $status); restarting in $delay s"
+    sleep "$delay" &
     wait $!
+    delay=$((delay * 2))
+    [ "$delay" -gt 300 ] && delay=300
   done
+  exec 3>&-
+  kill "$reader" 2>/dev/null
+  rm -f "$fifo"
 }
 
 start() {
@@ -73,15 +138,11 @@ start() {
   mkdir -p "$RUN_DIR"
   chmod 0700 "$RUN_DIR"
   [ -n "$SERVICE_USER" ] && chown "$SERVICE_USER" "$RUN_DIR" 2>/dev/null
-  # Bounded twice: --wait limits the retries, and `timeout` the whole command
+  # Bounded twice: --wait limits the retries, and the watcher the whole command
   # (device reads included), so the terminal's boot is never held longer.
-  if command -v timeout >/dev/null 2>&1; then
-    timeout "$((BOOT_WAIT + 5))" sh "$0" boot
-    status=$?
-  else
-    (as_user boot --wait "$BOOT_WAIT")
-    status=$?
-  fi
+  (as_user boot --wait "$BOOT_WAIT") &
+  wait_bounded $! "$((BOOT_WAIT + 5))"
+  status=$?
   [ "$status" -eq 0 ] || say "boot did not get a token (status $status); the service keeps trying"
   supervise </dev/null >/dev/null 2>&1 &
   echo $! >"$PIDFILE"
@@ -104,8 +165,9 @@ stop() {
   if kill -0 "$pid" 2>/dev/null; then
     say "did not stop within 10 s; killing it"
     kill -KILL "$pid" 2>/dev/null
+    [ -r "$PIDFILE.run" ] && kill -KILL "$(cat "$PIDFILE.run")" 2>/dev/null
   fi
-  rm -f "$PIDFILE"
+  rm -f "$PIDFILE" "$PIDFILE.run"
   say "stopped"
 }
 

@@ -56,19 +56,20 @@ async function converse(ctx: CommandContext, offline: boolean, editor: LineEdito
     let verified: Verified | undefined;
     while (!offline && !verified) {
       try {
-        verified = await checking(ctx, device, credentials(), say);
+        verified = await checking(ctx, device, credentials(), say, editor.signal);
       } catch (error) {
+        if (editor.signal.aborted) throw new EreceiptError('ERR_INTERRUPTED', 'stopped: the previous credentials are in place', { cause: error });
         if (!isEreceiptError(error)) throw error;
         say(upToRemedy(error.message));
         const field = error.oauthError ? REFUSED_FIELD[error.oauthError] : undefined;
-        const again =
-          error.code === 'ERR_SERVICE_UNAVAILABLE'
-            ? await yes(editor, 'Try again? [Y/n]: ', true)
-            : field !== undefined && (await yes(editor, `Type ${field} again? [Y/n]: `, true));
-        if (!again) throw new EreceiptError(error.code, `${error.oauthError ?? 'no answer'}: nothing was saved`, { cause: error });
-        if (field !== undefined && error.code !== 'ERR_SERVICE_UNAVAILABLE') values[field] = await askField(editor, field, say);
+        const retryable = error.code === 'ERR_SERVICE_UNAVAILABLE';
+        const again = retryable ? await yes(editor, 'Try again? [Y/n]: ', true) : field !== undefined && (await yes(editor, `Type ${field} again? [Y/n]: `, true));
+        if (!again) throw new EreceiptError(error.code, `${error.message}; nothing was saved`, { cause: error });
+        if (field !== undefined && !retryable) values[field] = await askField(editor, field, say);
       }
     }
+    // A Ctrl-C during the check ends it here: nothing is saved.
+    if (editor.signal.aborted) throw new EreceiptError('ERR_INTERRUPTED', 'stopped: the previous credentials are in place');
     await saveCredentials(ctx, device, credentials(), verified);
     say(`Credentials saved for terminal ${serial} (client_id ...${values.client_id.slice(-4)})${verified ? '' : ', not checked'}.`);
   }
@@ -81,6 +82,8 @@ async function askField(editor: LineEditor, field: Field, say: (text?: string) =
       checkValue(field, value);
     } catch (error) {
       say(`${(error as Error).message.replace(/: nothing was saved$/, '')}; type it again.`);
+      // A line typed ahead (a secret meant for the next, hidden prompt) must not land in this one.
+      editor.discardPending();
       continue;
     }
     if (field !== 'presharedkey' && !GUID.test(value)) {
@@ -91,6 +94,8 @@ async function askField(editor: LineEditor, field: Field, say: (text?: string) =
 }
 
 async function yes(editor: LineEditor, question: string, byDefault: boolean): Promise<boolean> {
+  // An Enter pressed while the check was running is not an answer.
+  editor.discardPending(0);
   for (;;) {
     const answer = (await editor.ask(question, { echo: true, max: 3 })).trim().toLowerCase();
     if (answer === '') return byDefault;
@@ -99,12 +104,14 @@ async function yes(editor: LineEditor, question: string, byDefault: boolean): Pr
   }
 }
 
-/** The check, with a dot a second so a slow line does not look like a hang. */
-async function checking(ctx: CommandContext, device: Device, credentials: Credentials, say: (text?: string) => void): Promise<Verified> {
-  ctx.stdout(`Checking with the identity service at ${new URL(ctx.config.identityUrl).host} ...`);
-  const dots = setInterval(() => ctx.stdout('.'), 1000);
+/** The check, with a dot every few seconds (at most 10) so a slow line does not look like a hang. */
+async function checking(ctx: CommandContext, device: Device, credentials: Credentials, say: (text?: string) => void, signal: AbortSignal): Promise<Verified> {
+  const intro = `Checking with the identity service at ${new URL(ctx.config.identityUrl).host} ...`;
+  ctx.stdout(intro.length > 60 ? `${intro.slice(0, 57)}...` : intro);
+  let shown = 0;
+  const dots = setInterval(() => shown++ < 10 && ctx.stdout('.'), Math.max(1000, (ctx.config.timeoutSeconds * 1000) / 10));
   try {
-    const verified = await verifyCredentials(ctx, device, credentials);
+    const verified = await verifyCredentials(ctx, device, credentials, signal);
     ctx.stdout(' accepted.\n');
     return verified;
   } catch (error) {

@@ -2,9 +2,9 @@
 """Runs a command on a real pseudo-terminal and plays a technician's keystrokes.
 
 Usage: pty-session.py SCRIPT.json
-SCRIPT: {"argv": [...], "env": {...}, "steps": [{"expect": REGEX, "send": TEXT}], "timeout": SECONDS}
+SCRIPT: {"argv": [...], "env": {...}, "steps": [{"expect": REGEX, "send": TEXT, "signal": NAME}], "timeout": SECONDS}
 Each step waits until REGEX appears in the output after the previous match, then
-types TEXT one byte at a time, as a person (or a paste over a 115200-baud line)
+sends the signal NAME (HUP, TERM, …) if given, then types TEXT one byte at a time, as a person (or a paste over a 115200-baud line)
 would. Prints JSON: exit status, the whole output (base64), the pty's echo and
 canonical-mode flags once the command has ended, and the step that timed out, if any.
 """
@@ -13,6 +13,7 @@ import json
 import os
 import re
 import select
+import signal
 import sys
 import termios
 import time
@@ -60,6 +61,10 @@ for index, step in enumerate(script['steps']):
     if failed_step is not None or not alive and not pattern.search(output, position):
         failed_step = index if failed_step is None else failed_step
         break
+    if step.get('delay'):
+        time.sleep(step['delay'] / 1000)
+    if step.get('signal'):
+        os.kill(pid, getattr(signal, 'SIG' + step['signal']))
     for byte in step.get('send', '').encode('latin1'):
         os.write(master, bytes([byte]))
         time.sleep(0.002)

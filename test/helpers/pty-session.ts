@@ -6,6 +6,10 @@ export interface PtyStep {
   /** A regular expression the output must show before `send` is typed. */
   expect: string;
   send?: string;
+  /** A signal to send the command once `expect` is seen: 'HUP', 'TERM'… */
+  signal?: string;
+  /** Milliseconds to wait before the signal and the keys, as a person reading the screen would. */
+  delay?: number;
 }
 
 export interface PtyResult {

@@ -58,7 +58,15 @@ async function compare(name: string, subject: () => Promise<Sample>, baselineNam
 async function residentRow(name: string, args: string[]): Promise<string> {
   const service = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const idle = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-  await new Promise<void>((resolve) => service.stderr?.setEncoding('utf8').on('data', (d: string) => d.includes('token renewed') && resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name}: no token within 30 s`)), 30_000);
+    service.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      if (d.includes('token renewed')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
   const rss = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
   const ours: number[] = [];
   const theirs: number[] = [];

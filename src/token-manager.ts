@@ -20,6 +20,7 @@ export interface ManagerState {
   token?: { expiresAt: number; obtainedAt: number; scope?: string };
   /** The last failure, until a login succeeds. */
   lastError?: { code: string; message: string; at: number };
+  /** The identity service refused the credentials (exit 77's cause), and nothing has been accepted since. */
   rejected: boolean;
   /** Wall-clock ms of the next renewal or retry, if one is planned. */
   nextAttemptAt?: number;
@@ -80,6 +81,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   let lastError: EreceiptError | Error | undefined;
   let lastErrorAt = 0;
   let rejected = false;
+  let lastSlowCode: string | undefined;
   let failures = 0;
   let requests = 0;
   let nextAttemptMono: number | undefined;
@@ -143,9 +145,10 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         if (closed) throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'the token manager was closed during the login');
         const lifetimeMs = token.expiresIn * 1000;
         held = { token, obtainedAt, obtainedAtMono: startedMono, expiresAtMono: startedMono + lifetimeMs };
-        if (failures > 0 || rejected) log.info(`token renewed after ${failures} failed ${failures === 1 ? 'try' : 'tries'}`);
+        if (failures > 0) log.info(`token renewed after ${failures} failed ${failures === 1 ? 'try' : 'tries'}`);
         failures = 0;
         rejected = false;
+        lastSlowCode = undefined;
         lastError = undefined;
         nextAttemptMono = startedMono + refreshDelay(lifetimeMs, REFRESH, clocks.random);
         try {
@@ -171,8 +174,10 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
           nextAttemptMono = clocks.monotonic() + delay;
         } else {
           // Only a person can mend this (new credentials, a fixed file); ask again now and then.
-          if (!rejected) log.error(`${message}; will ask again about every 15 minutes`);
-          rejected = true;
+          // Logged once per kind of failure, not every 15 minutes.
+          if (lastSlowCode !== code) log.error(`${message}; will ask again about every 15 minutes`);
+          lastSlowCode = code;
+          rejected = code === 'ERR_CREDENTIALS_REJECTED';
           nextAttemptMono = clocks.monotonic() + rejectedRetryDelay(clocks.random);
         }
         await notify();

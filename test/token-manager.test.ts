@@ -185,6 +185,26 @@ describe('failures', () => {
     await m.close();
   });
 
+  it('not provisioned: asked again slowly, logged once, and not reported as a rejection', async () => {
+    const clock = createVirtualClock(undefined, () => 0.5);
+    let logins = 0;
+    const lines: string[] = [];
+    const m = manager(
+      clock,
+      async () => {
+        logins += 1;
+        throw new EreceiptError('ERR_NOT_PROVISIONED', 'not provisioned: there is no credentials file /var/lib/ereceipt-auth/credentials: run "ereceipt-auth provision"');
+      },
+      { log: quietLog(lines) },
+    );
+    m.start();
+    await clock.advance(46 * MINUTE);
+    expect(logins).toBe(4);
+    expect(m.state()).toMatchObject({ rejected: false, lastError: { code: 'ERR_NOT_PROVISIONED' } });
+    expect(lines).toHaveLength(1);
+    await m.close();
+  });
+
   it('forceRefresh with a token already replaced does not log in again', async () => {
     const clock = createVirtualClock();
     let logins = 0;

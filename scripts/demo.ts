@@ -17,7 +17,9 @@ const terminal = {
   clientId: 'd0394a9f-0607-40de-a978-2d3eb8375b04',
   clientSecret: '6d62315e-d65a-4e41-9112-4195ea834edf',
   presharedKey: '03ac674216f3e15c761ee1a5e255f067953623c8b388b4459e13f978d7c846f4',
-  tags: ['B2B', 'B2C'],
+  // As the real service's tokens say it: the taxpayer's RIN, its tags in no fixed order.
+  rin: '100200300',
+  tags: ['SignatureRequired', 'B2C', 'B2B'],
 };
 
 interface Run {
@@ -87,10 +89,12 @@ async function main(): Promise<void> {
     expectStatus(run, 0, 'boot');
 
     run = await cli(['--config', config, 'status']);
-    show('Status', `ereceipt-auth ${c} status`, run);
+    show('Status: whose token it is (a receipt must be issued by that taxpayer), and its tags', `ereceipt-auth ${c} status`, run);
     expectStatus(run, 0, 'status');
+    if (!/taxpayer: +RIN 100200300\n/.test(run.stdout) || !/B2C tag: +yes\n/.test(run.stdout)) throw new Error('status did not show the taxpayer RIN and its B2C tag');
 
-    const tokenFile = JSON.parse(readFileSync(join(dir, 'run', 'token.json'), 'utf8')) as { access_token: string; expires_at: string };
+    const tokenFile = JSON.parse(readFileSync(join(dir, 'run', 'token.json'), 'utf8')) as { access_token: string; expires_at: string; taxpayer_rin?: string; taxpayer_tags?: string[] };
+    console.log(`\n   token file: taxpayer_rin ${JSON.stringify(tokenFile.taxpayer_rin)}, taxpayer_tags ${JSON.stringify(tokenFile.taxpayer_tags)}`);
     const before = sim.tokenRequestCount();
     run = await cli(['--config', config, 'token']);
     show('A POS application asks for the token (served from the token file)', `ereceipt-auth ${c} token`, run, [tokenFile.access_token]);

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { STATUS_CODES, createServer } from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import nacl from 'tweetnacl';
 
 /** A POS terminal registered with the simulated identity service. */
 export interface SimTerminal {
@@ -16,8 +15,13 @@ export interface SimTerminal {
   presharedKey: string;
   clientId: string;
   clientSecret: string;
-  /** Taxpayer tags, put in the JWT claim `taxpayer_tags`; default `['B2C']`. */
-  tags?: string[];
+  /**
+   * The taxpayer's tags, put in the JWT claim `TaxProfTags` in this order; default
+   * `['B2B', 'B2C']`; `null` leaves the claim out, as a token that does not say.
+   */
+  tags?: string[] | null;
+  /** The taxpayer's registration number, the `TaxRin` claim; default a 9-digit number derived from `clientId`. */
+  rin?: string;
   /** A blocked or expired system user: its logins are answered `unauthorized_client`. */
   blocked?: boolean;
   /** Scopes this client may request; default `['InvoicingAPI']`. */
@@ -74,7 +78,9 @@ export interface IdentitySimOptions {
   host?: string;
   /** Default 0: any free port. */
   port?: number;
-  /** Wall clock in ms, for `iat`/`nbf`/`exp`, the `Date` header and `SimRequestRecord.at`; default `Date.now`. */
+  /** The RSA private key that signs the tokens; default one key shared by every simulator in this process (see {@link generateSigningKey}). */
+  signingKey?: KeyObject;
+  /** Wall clock in ms, for `nbf`/`exp`, the `Date` header and `SimRequestRecord.at`; default `Date.now`. */
   now?: () => number;
   /** Status for `invalid_client`; default 400, as IdentityServer answers a client authenticated in the body. */
   invalidClientStatus?: 400 | 401;
@@ -88,8 +94,8 @@ export interface IdentitySim {
   readonly url: string;
   /** Token-endpoint requests, in the order they arrived. */
   readonly requests: SimRequestRecord[];
-  /** The Ed25519 public key that signs the tokens. */
-  readonly publicKey: Uint8Array;
+  /** The RSA public key that checks the tokens (RS256). */
+  readonly publicKey: KeyObject;
   /** How many token-endpoint requests have arrived, answered or not. */
   tokenRequestCount(): number;
   /** Queues faults; each token-endpoint request consumes the oldest one, if any. */
@@ -156,35 +162,51 @@ function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | undefined
 /**
  * Checks a token issued by the simulator against its public key.
  *
- * @returns the payload if the token is a well-formed EdDSA JWT whose signature
+ * @returns the payload if the token is a well-formed RS256 JWT whose signature
  *   verifies, else `undefined` (never throws). Expiry is not checked.
  */
-export function verifySimToken(token: string, publicKey: Uint8Array): Record<string, unknown> | undefined {
-  if (publicKey.length !== nacl.sign.publicKeyLength) return undefined;
+export function verifySimToken(token: string, publicKey: KeyObject): Record<string, unknown> | undefined {
+  if (publicKey.asymmetricKeyType !== 'rsa') return undefined;
   const parts = token.split('.');
   if (parts.length !== 3) return undefined;
   const [encodedHeader = '', encodedPayload = '', encodedSignature = ''] = parts;
   const headerBytes = decodeBase64url(encodedHeader);
   const payloadBytes = decodeBase64url(encodedPayload);
   const signature = decodeBase64url(encodedSignature);
-  if (!headerBytes || !payloadBytes || !signature || signature.length !== nacl.sign.signatureLength) return undefined;
+  if (!headerBytes || !payloadBytes || !signature || signature.length === 0) return undefined;
   const header = parseJsonObject(headerBytes);
-  if (header?.['alg'] !== 'EdDSA') return undefined;
-  const signed = new Uint8Array(Buffer.from(`${encodedHeader}.${encodedPayload}`, 'ascii'));
-  if (!nacl.sign.detached.verify(signed, signature, publicKey)) return undefined;
+  if (header?.['alg'] !== 'RS256') return undefined;
+  const signed = Buffer.from(`${encodedHeader}.${encodedPayload}`, 'ascii');
+  try {
+    if (!verify('sha256', signed, publicKey, signature)) return undefined;
+  } catch {
+    return undefined;
+  }
   return parseJsonObject(payloadBytes);
 }
 
-/** RFC 7638 thumbprint of the Ed25519 JWK, used as its `kid`. */
-function jwkThumbprint(publicKey: Uint8Array): string {
-  const canonical = JSON.stringify({ crv: 'Ed25519', kty: 'OKP', x: base64url(publicKey) });
-  return createHash('sha256').update(canonical).digest('base64url');
+/** A new 2048-bit RSA signing key: about 0.2 s to make, so simulators share one unless a test needs its own. */
+export function generateSigningKey(): KeyObject {
+  return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
 }
 
-function signJwt(header: object, payload: object, secretKey: Uint8Array): string {
+let sharedKey: KeyObject | undefined;
+
+/** The public half as a JWK, with its RFC 7638 thumbprint as `kid`. */
+function rsaJwk(publicKey: KeyObject): { kty: 'RSA'; n: string; e: string; kid: string } {
+  const { n, e } = publicKey.export({ format: 'jwk' }) as { n: string; e: string };
+  const kid = createHash('sha256').update(JSON.stringify({ e, kty: 'RSA', n })).digest('base64url');
+  return { kty: 'RSA', n, e, kid };
+}
+
+function signJwt(header: object, payload: object, privateKey: KeyObject): string {
   const input = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}`;
-  const signature = nacl.sign.detached(new Uint8Array(Buffer.from(input, 'ascii')), secretKey);
-  return `${input}.${base64url(signature)}`;
+  return `${input}.${base64url(sign('sha256', Buffer.from(input, 'ascii'), privateKey))}`;
+}
+
+/** A stable 9-digit registration number for a client, when the test does not give one. */
+function defaultRin(clientId: string): string {
+  return String(100_000_000 + (createHash('sha256').update(clientId).digest().readUInt32BE(0) % 900_000_000));
 }
 
 // IdentityServer treats a blank parameter as a missing one.
@@ -378,9 +400,11 @@ export async function startIdentitySim(options: IdentitySimOptions): Promise<Ide
   };
   for (const t of options.terminals) addTerminal(t);
 
-  const keyPair = nacl.sign.keyPair();
-  const kid = jwkThumbprint(keyPair.publicKey);
+  const signingKey = options.signingKey ?? (sharedKey ??= generateSigningKey());
+  const publicKey = createPublicKey(signingKey);
+  const jwk = rsaJwk(publicKey);
   const requests: SimRequestRecord[] = [];
+  let jti = 0;
   const faults: SimFault[] = [];
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
@@ -411,19 +435,28 @@ export async function startIdentitySim(options: IdentitySimOptions): Promise<Ide
     const expiresIn = terminal.lifetimeSeconds ?? lifetime;
     const issuedAt = Math.floor(now() / 1000);
     const scope = scopes.join(' ');
+    const rin = terminal.rin ?? defaultRin(terminal.clientId);
+    const tags = terminal.tags === undefined ? ['B2B', 'B2C'] : terminal.tags;
+    // The shape of the authority's real tokens (SPEC): no iat, no sub, scope as an
+    // array, the taxpayer in TaxRin and TaxProfTags, flags as strings.
     const payload = {
-      iss: url,
       nbf: issuedAt,
-      iat: issuedAt,
       exp: issuedAt + expiresIn,
+      iss: url,
       aud: 'InvoicingAPI',
+      scope: scopes,
       client_id: terminal.clientId,
-      posserial: terminal.serial,
-      scope,
-      taxpayer_tags: [...(terminal.tags ?? ['B2C'])],
-      jti: Buffer.from(nacl.randomBytes(16)).toString('hex').toUpperCase(),
+      name: `${rin}:${terminal.clientId}`,
+      TaxRin: rin,
+      TaxId: rin.slice(-5),
+      ProfId: '0',
+      IsSystem: 'true',
+      IsTaxRepres: 'false',
+      IsIntermediary: 'false',
+      ...(tags === null ? {} : { TaxProfTags: [...tags] }),
+      jti: createHash('sha256').update(`${terminal.clientId}:${issuedAt}:${(jti += 1)}:${url}`).digest('hex').slice(0, 32).toUpperCase(),
     };
-    const accessToken = signJwt({ alg: 'EdDSA', typ: 'at+jwt', kid }, payload, keyPair.secretKey);
+    const accessToken = signJwt({ alg: 'RS256', typ: 'at+jwt', kid: jwk.kid }, payload, signingKey);
     sendJson(
       res,
       200,
@@ -589,7 +622,7 @@ export async function startIdentitySim(options: IdentitySimOptions): Promise<Ide
       });
     } else if (route === JWKS_PATH) {
       handleMetadata(req, res, {
-        keys: [{ kty: 'OKP', crv: 'Ed25519', use: 'sig', alg: 'EdDSA', kid, x: base64url(keyPair.publicKey) }],
+        keys: [{ kty: 'RSA', use: 'sig', alg: 'RS256', kid: jwk.kid, n: jwk.n, e: jwk.e }],
       });
     } else {
       send(res, 404, {});
@@ -625,7 +658,7 @@ export async function startIdentitySim(options: IdentitySimOptions): Promise<Ide
   return {
     url,
     requests,
-    publicKey: keyPair.publicKey,
+    publicKey,
     tokenRequestCount: () => requests.length,
     injectFaults(...added) {
       added.forEach(checkFault);
@@ -727,8 +760,12 @@ function parseTerminals(value: unknown): SimTerminal[] {
       clientSecret: text('clientSecret'),
     };
     if (item['osVersion'] !== undefined) terminal.osVersion = text('osVersion');
-    const tags = list('tags');
-    if (tags) terminal.tags = tags;
+    if (item['tags'] === null) terminal.tags = null;
+    else {
+      const tags = list('tags');
+      if (tags) terminal.tags = tags;
+    }
+    if (item['rin'] !== undefined) terminal.rin = text('rin');
     const scopes = list('scopes');
     if (scopes) terminal.scopes = scopes;
     if (item['blocked'] !== undefined) {

@@ -106,9 +106,14 @@ export function processTokenResponse(grant: TokenGrant, response: HttpResponse, 
     registerTokenValue(accessToken);
     const claims = decodeClaims(accessToken) ?? {};
     const scope = typeof json['scope'] === 'string' ? json['scope'] : claims.scope;
-    // The token's own lifetime (exp - iat, independent of either clock) wins when shorter.
+    // expires_in is the lifetime; the token's own exp - nbf (both the server's
+    // clock, so immune to ours) cross-checks it and wins when shorter. Real tokens
+    // carry no iat.
     const stated = json['expires_in'] as number;
-    const inToken = claims.exp !== undefined && claims.iat !== undefined && claims.exp > claims.iat ? claims.exp - claims.iat : undefined;
+    const inToken = claims.exp !== undefined && claims.nbf !== undefined ? claims.exp - claims.nbf : undefined;
+    if (inToken !== undefined && inToken <= 0) {
+      throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'identity service answered without a usable token (its exp is not after its nbf): try again later', details);
+    }
     return {
       accessToken,
       tokenType: 'Bearer',

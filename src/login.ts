@@ -4,7 +4,7 @@ import { resolveOsVersion, type Config } from './config';
 import { readCredentials } from './credentials';
 import { isTransient } from './errors';
 import { requestToken, type TokenGrant, type TokenSet } from './identity-client';
-import { lacksB2c } from './jwt';
+import { hasB2c, NO_B2C_WARNING } from './jwt';
 import type { Logger } from './log';
 import { redact } from './secret';
 import { backoffDelay, BOOT_BACKOFF } from './schedule';
@@ -82,9 +82,7 @@ export async function saveToken(config: Pick<Config, 'tokenFile'>, token: TokenS
     },
     { error: true },
   );
-  if (lacksB2c(token.claims)) {
-    log.warn('the token does not carry the B2C tag, so this taxpayer cannot submit receipts: ask for the B2C tag on the taxpayer portal');
-  }
+  if (hasB2c(token.claims.taxpayerTags) === false) log.warn(NO_B2C_WARNING);
   return file;
 }
 

@@ -25,6 +25,16 @@ export interface Verified {
   obtainedAt: number;
 }
 
+/**
+ * "taxpayer RIN 100200300 (tags B2B, B2C)": whose credentials were typed, shown at
+ * once, since a receipt's issuer must be the taxpayer the token was issued to.
+ */
+export function taxpayerOf(token: TokenSet): string {
+  const { taxpayerRin, taxpayerTags } = token.claims;
+  const tags = taxpayerTags === undefined ? 'tags not stated' : `tags ${taxpayerTags.join(', ') || 'none'}`;
+  return taxpayerRin === undefined ? `a taxpayer the token does not name (${tags})` : `taxpayer RIN ${taxpayerRin} (${tags})`;
+}
+
 /** One Authenticate POS request with the candidate credentials. */
 export async function verifyCredentials(
   ctx: Pick<CommandContext, 'config' | 'transport' | 'clocks'>,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from './atomic-file';
 import type { TokenSet } from './identity-client';
+import { isPrintableWord } from './jwt';
 import { registerTokenValue } from './secret';
 
 /** The hand-off file the POS application reads (SPEC "Files it writes"). */
@@ -13,6 +14,15 @@ export interface TokenFile {
   expires_at: string;
   /** ISO 8601 UTC. */
   obtained_at: string;
+  /** The taxpayer the token was issued to (`TaxRin`), when the token says: a receipt's issuer must be this taxpayer. */
+  taxpayer_rin?: string;
+  /** The taxpayer's tags (`TaxProfTags`), when the token lists them; without `B2C` it cannot submit receipts. */
+  taxpayer_tags?: string[];
+}
+
+function taxpayerFields(token: TokenSet): Pick<TokenFile, 'taxpayer_rin' | 'taxpayer_tags'> {
+  const { taxpayerRin, taxpayerTags } = token.claims;
+  return { ...(taxpayerRin === undefined ? {} : { taxpayer_rin: taxpayerRin }), ...(taxpayerTags === undefined ? {} : { taxpayer_tags: [...taxpayerTags] }) };
 }
 
 export function tokenFileFrom(token: TokenSet, obtainedAt: number): TokenFile {
@@ -22,6 +32,7 @@ export function tokenFileFrom(token: TokenSet, obtainedAt: number): TokenFile {
     scope: token.scope ?? null,
     expires_at: new Date(obtainedAt + token.expiresIn * 1000).toISOString(),
     obtained_at: new Date(obtainedAt).toISOString(),
+    ...taxpayerFields(token),
   };
 }
 
@@ -36,6 +47,7 @@ export function tokenFileFromHeld(held: { token: TokenSet; obtainedAtMono: numbe
     scope: held.token.scope ?? null,
     expires_at: new Date(now + (held.expiresAtMono - monotonic)).toISOString(),
     obtained_at: new Date(now - (monotonic - held.obtainedAtMono)).toISOString(),
+    ...taxpayerFields(held.token),
   };
 }
 
@@ -64,7 +76,16 @@ export async function readTokenFile(path: string): Promise<TokenFile | undefined
     return undefined;
   }
   registerTokenValue(f.access_token);
-  return { access_token: f.access_token, token_type: 'Bearer', scope: typeof f.scope === 'string' ? f.scope : null, expires_at: f.expires_at, obtained_at: f.obtained_at };
+  const tags = Array.isArray(f.taxpayer_tags) && f.taxpayer_tags.every(isPrintableWord) ? f.taxpayer_tags : undefined;
+  return {
+    access_token: f.access_token,
+    token_type: 'Bearer',
+    scope: typeof f.scope === 'string' ? f.scope : null,
+    expires_at: f.expires_at,
+    obtained_at: f.obtained_at,
+    ...(isPrintableWord(f.taxpayer_rin) ? { taxpayer_rin: f.taxpayer_rin } : {}),
+    ...(tags ? { taxpayer_tags: tags } : {}),
+  };
 }
 
 /** Seconds the token file's token has left at `now` (ms); negative once expired. */

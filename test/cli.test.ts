@@ -16,6 +16,7 @@ const terminal: SimTerminal = {
   clientId: 'd0394a9f-0607-40de-a978-2d3eb8375b04',
   clientSecret: '6d62315e-d65a-4e41-9112-4195ea834edf',
   presharedKey: '03ac674216f3e15c761ee1a5e255f067953623c8b388b4459e13f978d7c846f4',
+  rin: '100200300',
   tags: ['B2B', 'B2C'],
 };
 const input = (t: Pick<SimTerminal, 'clientId' | 'clientSecret' | 'presharedKey'>) =>
@@ -33,7 +34,14 @@ beforeAll(async () => {
   keepAlive.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => keepAlive.listen(0, '127.0.0.1', resolve));
   keepAliveUrl = `http://127.0.0.1:${(keepAlive.address() as { port: number }).port}`;
-  sim = await startIdentitySim({ terminals: [terminal, { ...terminal, serial: 'POS-B2B-ONLY', clientId: 'b2b-only-client-0001', tags: ['B2B'] }] });
+  sim = await startIdentitySim({
+    terminals: [
+      terminal,
+      { ...terminal, serial: 'POS-B2B-ONLY', clientId: 'b2b-only-client-0001', rin: '200300400', tags: ['B2B'] },
+      { ...terminal, serial: 'POS-TAGS-MIXED', clientId: 'mixed-tags-client-01', rin: '300400500', tags: ['SignatureRequired', 'B2C', 'B2B'] },
+      { ...terminal, serial: 'POS-NO-TAGS', clientId: 'no-tags-client-0001', rin: '400500600', tags: null },
+    ],
+  });
 });
 afterAll(async () => {
   keepAlive.closeAllConnections();
@@ -88,13 +96,13 @@ describe('exit 0', () => {
     const s = setup();
     let run = await runBundle(['--config', s.config, 'provision', '--stdin'], { input: input(terminal) });
     expect(run).toMatchObject({ status: 0, stderr: '' });
-    expect(run.stdout).toBe('credentials saved for terminal POS-TEST-0042 (client_id ...5b04), verified with the identity service\n');
+    expect(run.stdout).toBe('credentials saved for terminal POS-TEST-0042 (client_id ...5b04), accepted for taxpayer RIN 100200300 (tags B2B, B2C)\n');
     expect(statSync(s.credentialsFile).mode & 0o777).toBe(0o600);
 
     const requestsBefore = sim.tokenRequestCount();
     run = await runBundle(['--config', s.config, 'boot']);
     expect(run.status).toBe(0);
-    expect(run.stderr).toMatch(/^ereceipt-auth: authenticated terminal POS-TEST-0042; token valid until \d{4}-\d\d-\d\dT.*Z \(scope InvoicingAPI\)\n$/);
+    expect(run.stderr).toMatch(/^ereceipt-auth: authenticated terminal POS-TEST-0042 for taxpayer RIN 100200300; token valid until \d{4}-\d\d-\d\dT.*Z \(scope InvoicingAPI\)\n$/);
     expect(sim.tokenRequestCount()).toBe(requestsBefore + 1);
     const last = sim.requests[sim.requests.length - 1];
     expect(last).toMatchObject({
@@ -114,7 +122,7 @@ describe('exit 0', () => {
 
     const file = JSON.parse(readFileSync(s.tokenFile, 'utf8')) as Record<string, string>;
     tokensSeen.add(file['access_token'] as string);
-    expect(Object.keys(file).sort()).toEqual(['access_token', 'expires_at', 'obtained_at', 'scope', 'token_type']);
+    expect(Object.keys(file).sort()).toEqual(['access_token', 'expires_at', 'obtained_at', 'scope', 'taxpayer_rin', 'taxpayer_tags', 'token_type']);
     expect(file['token_type']).toBe('Bearer');
     const lifetime = (Date.parse(file['expires_at'] as string) - Date.parse(file['obtained_at'] as string)) / 1000;
     expect(lifetime).toBe(3600);
@@ -130,13 +138,14 @@ describe('exit 0', () => {
     expect(run.stdout).toMatch(/serial: +POS-TEST-0042/);
     expect(run.stdout).toMatch(/credentials: +ok \(client_id \.\.\.5b04\)/);
     expect(run.stdout).toMatch(/token: +valid until/);
+    expect(run.stdout).toMatch(/taxpayer: +RIN 100200300\n/);
     expect(run.stdout).toMatch(/B2C tag: +yes/);
 
     run = await runBundle(['--config', s.config, 'status', '--json']);
     const report = JSON.parse(run.stdout) as Record<string, Record<string, unknown>>;
     expect(report['device']).toMatchObject({ serial: terminal.serial, modelFramework: '1', osVersion: 'Debian 12' });
     expect(report['credentials']).toMatchObject({ state: 'ok', clientIdEnd: '5b04' });
-    expect(report['token']).toMatchObject({ state: 'valid', scope: 'InvoicingAPI', b2c: true });
+    expect(report['token']).toMatchObject({ state: 'valid', scope: 'InvoicingAPI', taxpayerRin: '100200300', taxpayerTags: ['B2B', 'B2C'], b2c: true });
   });
 
   it('token logs in again when the file has less than 60 s left', async () => {
@@ -168,15 +177,33 @@ describe('exit 0', () => {
     expect(run.stderr).toMatch(/warning: identity service at 127\.0\.0\.1:\d+ is unreachable .*retrying/);
   });
 
-  it('warns when the token lacks the B2C tag', async () => {
-    const s = setup({}, { serial: 'POS-B2B-ONLY' });
-    const b2b = { ...terminal, clientId: 'b2b-only-client-0001' };
-    expect((await runBundle(['--config', s.config, 'provision', '--stdin'], { input: input(b2b) })).status).toBe(0);
-    const run = await runBundle(['--config', s.config, 'boot']);
+  it.each([
+    ['SignatureRequired, B2C, B2B', 'POS-TAGS-MIXED', 'mixed-tags-client-01', '300400500', ['SignatureRequired', 'B2C', 'B2B'], true],
+    ['B2B only', 'POS-B2B-ONLY', 'b2b-only-client-0001', '200300400', ['B2B'], false],
+    ['no tag claim', 'POS-NO-TAGS', 'no-tags-client-0001', '400500600', undefined, null],
+  ] as const)('a token with %s: the RIN and tags reach provision, the token file and status; B2C warned only when absent', async (_name, serial, clientId, rin, tags, b2c) => {
+    const s = setup({}, { serial });
+    const provision = await runBundle(['--config', s.config, 'provision', '--stdin'], { input: input({ ...terminal, clientId }) });
+    expect(provision.status).toBe(0);
+    expect(provision.stdout).toBe(`credentials saved for terminal ${serial} (client_id ...${clientId.slice(-4)}), accepted for taxpayer RIN ${rin} (${tags ? `tags ${tags.join(', ')}` : 'tags not stated'})\n`);
+    const boot = await runBundle(['--config', s.config, 'boot']);
     noteTokens(s);
-    expect(run.status).toBe(0);
-    expect(run.stderr).toMatch(/warning: the token does not carry the B2C tag, so this taxpayer cannot submit receipts/);
-    expect((await runBundle(['--config', s.config, 'status'])).stdout).toMatch(/B2C tag: +NO - this taxpayer cannot submit receipts/);
+    expect(boot.status).toBe(0);
+    const warnings = boot.stderr.split('\n').filter((line) => line.includes('B2C'));
+    expect(warnings).toEqual(b2c === false ? ['ereceipt-auth: warning: the token does not carry the B2C tag, so this taxpayer cannot submit receipts: ask for the B2C tag on the taxpayer portal'] : []);
+
+    const file = JSON.parse(readFileSync(s.tokenFile, 'utf8')) as Record<string, unknown>;
+    expect(file['taxpayer_rin']).toBe(rin);
+    expect(file['taxpayer_tags']).toEqual(tags);
+    if (!tags) expect(file).not.toHaveProperty('taxpayer_tags');
+
+    const plain = await runBundle(['--config', s.config, 'status']);
+    expect(plain.status).toBe(0);
+    expect(plain.stdout).toContain(`taxpayer:     RIN ${rin}\n`);
+    expect(plain.stdout).toContain(`tags:         ${tags ? tags.join(', ') : 'not stated in the token'}\n`);
+    expect(plain.stdout).toContain(`B2C tag:      ${b2c === null ? 'not stated in the token' : b2c ? 'yes' : 'NO - this taxpayer cannot submit receipts'}\n`);
+    const json = JSON.parse((await runBundle(['--config', s.config, 'status', '--json'])).stdout) as { token: Record<string, unknown> };
+    expect(json.token).toMatchObject({ taxpayerRin: rin, taxpayerTags: tags ?? null, b2c });
   });
 
   it('re-provisioning replaces the token of the old credentials; --offline removes it', async () => {

@@ -57,8 +57,8 @@ async function failure(g: TokenGrant, options: { timeoutMs?: number } = {}): Pro
 describe('success', () => {
   it('returns the token, its lifetime, scope and claims, and sends exactly the seed request', async () => {
     const token = await requestToken(grant({ scope: 'InvoicingAPI' }), { transport, timeoutMs: 5000 });
-    expect(token).toMatchObject({ tokenType: 'Bearer', expiresIn: 3600, scope: 'InvoicingAPI', claims: { scope: 'InvoicingAPI', tags: ['B2C'] } });
-    expect(verifySimToken(token.accessToken, sim.publicKey)).toMatchObject({ client_id: terminal.clientId, posserial: terminal.serial });
+    expect(token).toMatchObject({ tokenType: 'Bearer', expiresIn: 3600, scope: 'InvoicingAPI', claims: { scope: 'InvoicingAPI', taxpayerTags: ['B2B', 'B2C'], taxpayerRin: expect.stringMatching(/^\d{9}$/) } });
+    expect(verifySimToken(token.accessToken, sim.publicKey)).toMatchObject({ client_id: terminal.clientId });
     expect(Math.abs((token.serverDate ?? 0) - Date.now())).toBeLessThan(5000);
     const record = sim.requests[sim.requests.length - 1];
     expect(record?.form).toEqual({ grant_type: 'client_credentials', client_id: terminal.clientId, client_secret: terminal.clientSecret, scope: 'InvoicingAPI' });
@@ -113,9 +113,9 @@ describe('rejections: exit 77, with the refused value and the remedy', () => {
   });
 });
 
-it("the token's own lifetime (exp - iat) wins over a longer expires_in", async () => {
+it("the token's own lifetime (exp - nbf) wins over a longer expires_in", async () => {
   const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const jwt = `${part({ alg: 'EdDSA' })}.${part({ iat: 1000, exp: 1600 })}.c2ln`;
+  const jwt = `${part({ alg: 'RS256' })}.${part({ nbf: 1000, exp: 1600 })}.c2ln`;
   sim.injectFaults({ kind: 'status', status: 200, body: JSON.stringify({ access_token: jwt, token_type: 'Bearer', expires_in: 3600 }) });
   expect((await requestToken(grant(), { transport, timeoutMs: 5000 })).expiresIn).toBe(600);
   sim.injectFaults({ kind: 'status', status: 200, body: JSON.stringify({ access_token: jwt, token_type: 'Bearer', expires_in: 300 }) });

@@ -5,7 +5,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build, stop } from 'esbuild';
-import { main, startIdentitySim, verifySimToken } from '../scripts/identity-sim';
+import { generateSigningKey, main, startIdentitySim, verifySimToken } from '../scripts/identity-sim';
 import type { IdentitySim, IdentitySimOptions, SimTerminal } from '../scripts/identity-sim';
 
 afterAll(() => stop());
@@ -129,7 +129,8 @@ describe('metadata', () => {
     const jwks = (await call(sim.url, { method: 'GET', path: '/.well-known/openid-configuration/jwks' })).json();
     const keys = jwks['keys'] as Array<Record<string, unknown>>;
     expect(keys).toHaveLength(1);
-    expect(keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', x: Buffer.from(sim.publicKey).toString('base64url') });
+    const { n, e } = sim.publicKey.export({ format: 'jwk' });
+    expect(keys[0]).toMatchObject({ kty: 'RSA', use: 'sig', alg: 'RS256', n, e });
     expect(typeof keys[0]?.['kid']).toBe('string');
     expect(sim.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
@@ -147,7 +148,7 @@ describe('metadata', () => {
 });
 
 describe('a valid login', () => {
-  test('issues a Bearer JWT signed by the sim key, with the taxpayer claims', async () => {
+  test('issues a Bearer JWT of the real shape, signed RS256 by the sim key', async () => {
     const sim = await start();
     const reply = await tokenRequest(sim);
     expect(reply.status).toBe(200);
@@ -161,20 +162,28 @@ describe('a valid login', () => {
 
     const jwks = (await call(sim.url, { method: 'GET', path: '/.well-known/openid-configuration/jwks' })).json();
     const kid = (jwks['keys'] as Array<Record<string, unknown>>)[0]?.['kid'];
-    expect(decodePart(token, 0)).toEqual({ alg: 'EdDSA', typ: 'at+jwt', kid });
+    expect(decodePart(token, 0)).toEqual({ alg: 'RS256', typ: 'at+jwt', kid });
 
-    const payload = verifySimToken(token, sim.publicKey);
+    const payload = verifySimToken(token, sim.publicKey) as Record<string, unknown>;
+    const rin = payload['TaxRin'] as string;
+    expect(rin).toMatch(/^\d{9}$/);
     expect(payload).toMatchObject({
       iss: sim.url,
       aud: 'InvoicingAPI',
+      scope: ['InvoicingAPI'],
       client_id: terminal.clientId,
-      posserial: terminal.serial,
-      scope: 'InvoicingAPI',
-      taxpayer_tags: ['B2C'],
+      name: `${rin}:${terminal.clientId}`,
+      TaxProfTags: ['B2B', 'B2C'],
+      IsSystem: 'true',
+      IsTaxRepres: 'false',
+      IsIntermediary: 'false',
     });
-    expect(payload?.['exp']).toBe((payload?.['iat'] as number) + 3600);
-    expect(payload?.['nbf']).toBe(payload?.['iat']);
-    expect(typeof payload?.['jti']).toBe('string');
+    expect(typeof payload['TaxId']).toBe('string');
+    expect(typeof payload['ProfId']).toBe('string');
+    expect((payload['exp'] as number) - (payload['nbf'] as number)).toBe(3600);
+    // As the real service's tokens: no iat, no sub.
+    expect(payload).not.toHaveProperty('iat');
+    expect(payload).not.toHaveProperty('sub');
   });
 
   test('verifySimToken refuses a tampered token, another key and non-tokens', async () => {
@@ -182,17 +191,19 @@ describe('a valid login', () => {
     const token = (await tokenRequest(sim)).json()['access_token'] as string;
     const [header, payload, signature] = token.split('.') as [string, string, string];
     const forged = Buffer.from(
-      JSON.stringify({ ...decodePart(token, 1), taxpayer_tags: ['B2B', 'B2C'] }),
+      JSON.stringify({ ...decodePart(token, 1), TaxProfTags: ['B2B', 'B2C', 'X'] }),
     ).toString('base64url');
     expect(verifySimToken(`${header}.${forged}.${signature}`, sim.publicKey)).toBeUndefined();
     const flipped = (signature.startsWith('A') ? 'B' : 'A') + signature.slice(1);
     expect(verifySimToken(`${header}.${payload}.${flipped}`, sim.publicKey)).toBeUndefined();
     expect(verifySimToken(`${header}.${payload}.${signature}=`, sim.publicKey)).toBeUndefined();
-    const other = await start();
+    const other = await start({ signingKey: generateSigningKey() });
+    expect(other.publicKey.equals(sim.publicKey)).toBe(false);
     expect(verifySimToken(token, other.publicKey)).toBeUndefined();
     expect(verifySimToken('not-a-token', sim.publicKey)).toBeUndefined();
     expect(verifySimToken('a.b.c', sim.publicKey)).toBeUndefined();
-    expect(verifySimToken(token, new Uint8Array(3))).toBeUndefined();
+    const { createPublicKey, generateKeyPairSync } = await import('node:crypto');
+    expect(verifySimToken(token, createPublicKey(generateKeyPairSync('ed25519').privateKey))).toBeUndefined();
   });
 
   test('accepts a charset on the content type and any OS version when none is registered', async () => {
@@ -209,13 +220,20 @@ describe('a valid login', () => {
     expect((await tokenRequest(sim)).json()['scope']).toBe('InvoicingAPI ReceiptsAPI');
     const reply = (await tokenRequest(sim, { form: { scope: 'ReceiptsAPI' } })).json();
     expect(reply['scope']).toBe('ReceiptsAPI');
-    expect(verifySimToken(reply['access_token'] as string, sim.publicKey)?.['scope']).toBe('ReceiptsAPI');
+    expect(verifySimToken(reply['access_token'] as string, sim.publicKey)?.['scope']).toEqual(['ReceiptsAPI']);
   });
 
-  test('puts the terminal tags in taxpayer_tags', async () => {
-    const sim = await start({ terminals: [{ ...terminal, tags: ['B2B'] }] });
+  test("puts the terminal's RIN and tags in TaxRin and TaxProfTags, in its order, or leaves the tags out", async () => {
+    const sim = await start({
+      terminals: [
+        { ...terminal, rin: '100200300', tags: ['SignatureRequired', 'B2C', 'B2B'] },
+        { ...terminal, clientId: 'no-tags-client', tags: null },
+      ],
+    });
     const token = (await tokenRequest(sim)).json()['access_token'] as string;
-    expect(verifySimToken(token, sim.publicKey)?.['taxpayer_tags']).toEqual(['B2B']);
+    expect(verifySimToken(token, sim.publicKey)).toMatchObject({ TaxRin: '100200300', name: `100200300:${terminal.clientId}`, TaxProfTags: ['SignatureRequired', 'B2C', 'B2B'] });
+    const untagged = (await tokenRequest(sim, { form: { client_id: 'no-tags-client' } })).json()['access_token'] as string;
+    expect(verifySimToken(untagged, sim.publicKey)).not.toHaveProperty('TaxProfTags');
   });
 });
 
@@ -225,7 +243,7 @@ describe('lifetime and clock', () => {
     const lifetimeOf = async (): Promise<[unknown, unknown]> => {
       const body = (await tokenRequest(sim)).json();
       const payload = verifySimToken(body['access_token'] as string, sim.publicKey);
-      return [body['expires_in'], (payload?.['exp'] as number) - (payload?.['iat'] as number)];
+      return [body['expires_in'], (payload?.['exp'] as number) - (payload?.['nbf'] as number)];
     };
     expect(await lifetimeOf()).toEqual([120, 120]);
     sim.setLifetime(5);
@@ -240,12 +258,8 @@ describe('lifetime and clock', () => {
     const sim = await start({ now: () => clock });
     const first = await tokenRequest(sim);
     expect(first.headers['date']).toBe('Tue, 02 Jan 2024 03:04:05 GMT');
-    const iat = Math.floor(clock / 1000);
-    expect(verifySimToken(first.json()['access_token'] as string, sim.publicKey)).toMatchObject({
-      iat,
-      nbf: iat,
-      exp: iat + 3600,
-    });
+    const nbf = Math.floor(clock / 1000);
+    expect(verifySimToken(first.json()['access_token'] as string, sim.publicKey)).toMatchObject({ nbf, exp: nbf + 3600 });
     expect(sim.requests[0]?.at).toBe(clock);
 
     clock = Date.UTC(2031, 5, 7, 8, 9, 10);

@@ -69,7 +69,7 @@ it('the whole happy path: identity shown, values typed, checked, saved', async (
   expect(r.failedStep).toBeNull();
   expect(r.status).toBe(0);
   expect(r.output).toContain('Stored credentials: none');
-  expect(r.output).toMatch(/Checking with the identity service at 127\.0\.0\.1:\d+ \.*\s*accepted\./);
+  expect(r.output).toMatch(/Checking with the identity service at 127\.0\.0\.1:\d+ \.*\s*accepted\.\r\nThe token is for taxpayer RIN \d{9} \(tags B2B, B2C\): check that this is the\r\n  shop's taxpayer\.\r\n/);
   expect(r.output).toContain(`client_id: ${terminal.clientId}\r\n`);
   expectConsoleSafe(r.output);
   expect({ echo: r.echo, icanon: r.icanon }).toEqual({ echo: true, icanon: true });
@@ -222,7 +222,7 @@ it('provision --check verifies the stored credentials and changes nothing', asyn
   expect((await runBundle(['--config', config, 'provision', '--stdin'], { input })).status).toBe(0);
   const before = readFileSync(credentialsFile);
   const ok = await runBundle(['--config', config, 'provision', '--check']);
-  expect(ok).toMatchObject({ status: 0, stdout: expect.stringMatching(/accepted by the identity service \(a token for 3600 s was issued\)/) });
+  expect(ok).toMatchObject({ status: 0, stdout: expect.stringMatching(/are accepted for taxpayer RIN \d{9} \(tags B2B, B2C\) \(a token for 3600 s was issued\)\n$/) });
   sim.updateTerminal(terminal.clientId, { presharedKey: 'rotated-on-portal-01' });
   try {
     const refused = await runBundle(['--config', config, 'provision', '--check']);

@@ -118,7 +118,26 @@ it('keeps the token file valid for 30 s of 8-second tokens, whole at every read,
   }
   expectCleanLog(service.stderr());
   expect(service.stderr()).toMatch(/<6>ereceipt-auth: SIGTERM: stopping\n$/);
+  // The taxpayer has B2C: never a word about it.
+  expect(service.stderr()).not.toContain('B2C');
 }, 60_000);
+
+it('a taxpayer without B2C is warned about once, not at every renewal, and the token file names it', async () => {
+  const { config, tokenFile } = await provisioned();
+  const b2bOnly: SimTerminal = { ...terminal, clientId: 'run-client-b2b-only', tags: ['B2B'], rin: '200300400', lifetimeSeconds: 2 };
+  sim.addTerminal(b2bOnly);
+  expect((await runBundle(['--config', config, 'provision', '--stdin', '--offline'], { input: lines(b2bOnly) })).status).toBe(0);
+  const service = startRun(config);
+  try {
+    const renewals = () => (service.stderr().match(/token renewed/g) ?? []).length;
+    await waitFor(() => renewals() >= 4, 15_000);
+    const warnings = service.stderr().split('\n').filter((line) => line.includes('B2C'));
+    expect(warnings).toEqual(['<4>ereceipt-auth: warning: the token does not carry the B2C tag, so this taxpayer cannot submit receipts: ask for the B2C tag on the taxpayer portal']);
+    expect(JSON.parse(readFileSync(tokenFile, 'utf8'))).toMatchObject({ taxpayer_rin: '200300400', taxpayer_tags: ['B2B'] });
+  } finally {
+    expect((await stop(service)).status).toBe(0);
+  }
+}, 30_000);
 
 it('transient failures never end it; a provisioning takes effect without a restart; SIGHUP reloads the configuration', async () => {
   const { config, tokenFile } = await provisioned();

@@ -12,7 +12,7 @@ export async function boot(ctx: CommandContext, args: string[]): Promise<void> {
     const grant = await loadGrant(ctx.config, await ctx.hal());
     const { token, obtainedAt } = await loginWithRetry(grant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: waitSeconds * 1000 });
     const file = await saveToken(ctx.config, token, obtainedAt, ctx.log);
-    ctx.log.info(`authenticated terminal ${grant.identity.serial}; token valid until ${file.expires_at}${file.scope ? ` (scope ${file.scope})` : ''}`);
+    ctx.log.info(`authenticated terminal ${grant.identity.serial}${file.taxpayer_rin ? ` for taxpayer RIN ${file.taxpayer_rin}` : ''}; token valid until ${file.expires_at}${file.scope ? ` (scope ${file.scope})` : ''}`);
   } catch (error) {
     await noteFailure(ctx.config, error, ctx.clocks.now());
     throw error;

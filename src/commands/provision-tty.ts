@@ -2,7 +2,7 @@ import { readCredentials, CREDENTIAL_LIMITS, type Credentials } from '../credent
 import { EreceiptError, isEreceiptError } from '../errors';
 import { createLineEditor, type LineEditor, type RawInput } from '../line-editor';
 import { checkValue } from '../provision-input';
-import { readDevice, saveCredentials, verifyCredentials, type Device, type Verified } from '../provisioning';
+import { readDevice, saveCredentials, taxpayerOf, verifyCredentials, type Device, type Verified } from '../provisioning';
 import { Secret } from '../secret';
 import type { CommandContext } from './context';
 
@@ -113,6 +113,7 @@ async function checking(ctx: CommandContext, device: Device, credentials: Creden
   try {
     const verified = await verifyCredentials(ctx, device, credentials, signal);
     ctx.stdout(' accepted.\n');
+    say(`The token is for ${taxpayerOf(verified.token)}: check that this is the shop's taxpayer.`);
     return verified;
   } catch (error) {
     ctx.stdout(isEreceiptError(error) && error.code === 'ERR_CREDENTIALS_REJECTED' ? ' refused.\n' : ' failed.\n');

@@ -1,7 +1,7 @@
 import { readCredentials } from '../credentials';
 import { EreceiptError, isEreceiptError } from '../errors';
 import { parseCredentialLines } from '../provision-input';
-import { readDevice, saveCredentials, verifyCredentials, type Verified } from '../provisioning';
+import { readDevice, saveCredentials, taxpayerOf, verifyCredentials, type Verified } from '../provisioning';
 import { describeArg } from './args';
 import type { CommandContext } from './context';
 
@@ -55,7 +55,7 @@ export async function provision(ctx: CommandContext, args: string[]): Promise<vo
   }
   await saveCredentials(ctx, device, credentials, verified);
   ctx.stdout(
-    `credentials saved for terminal ${device.identity.serial} (client_id ...${credentials.clientId.slice(-4)})${verified ? ', verified with the identity service' : ', not verified'}\n`,
+    `credentials saved for terminal ${device.identity.serial} (client_id ...${credentials.clientId.slice(-4)})${verified ? `, accepted for ${taxpayerOf(verified.token)}` : ', not verified'}\n`,
   );
 }
 
@@ -65,7 +65,7 @@ async function check(ctx: CommandContext): Promise<void> {
   const credentials = await readCredentials(ctx.config.credentialsFile, device.binding);
   const { token } = await verifyCredentials(ctx, device, credentials);
   ctx.stdout(
-    `the stored credentials of terminal ${device.identity.serial} (client_id ...${credentials.clientId.slice(-4)}) are accepted by the identity service (a token for ${token.expiresIn} s was issued)\n`,
+    `the stored credentials of terminal ${device.identity.serial} (client_id ...${credentials.clientId.slice(-4)}) are accepted for ${taxpayerOf(token)} (a token for ${token.expiresIn} s was issued)\n`,
   );
 }
 

@@ -2,6 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { EreceiptError } from '../errors';
 import { createLogger } from '../log';
+import { hasB2c, NO_B2C_WARNING } from '../jwt';
 import { loginOnce } from '../login';
 import { redact } from '../secret';
 import { recordState, tokenFileFromHeld, writeTokenFile, type ServiceState } from '../token-file';
@@ -29,6 +30,8 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
   let watcher: FSWatcher | undefined;
   let credentialsStamp = '';
   let latest: HeldToken | undefined;
+  /** Whether the last token said the taxpayer lacks B2C: warned on the change, not at every renewal. */
+  let warnedNoB2c = false;
 
   // Signals first: a SIGTERM while starting must still end it with 0.
   let stopRequested = false;
@@ -87,6 +90,9 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
       onToken: async (held) => {
         latest = held;
         await writeLatest(config.tokenFile);
+        const noB2c = hasB2c(held.token.claims.taxpayerTags) === false;
+        if (noB2c && !warnedNoB2c) log.warn(NO_B2C_WARNING);
+        warnedNoB2c = noB2c;
         const offset = held.token.serverDate === undefined ? undefined : Math.round((held.token.serverDate - held.obtainedAt) / 1000);
         if (offset !== undefined && Math.abs(offset) > CLOCK_WARN_SECONDS) {
           log.warn(`the local clock is ${Math.abs(offset)} s ${offset > 0 ? 'behind' : 'ahead of'} the identity service's: check NTP`);

@@ -1,7 +1,7 @@
 import { resolveOsVersion } from '../config';
 import { readCredentials } from '../credentials';
 import { EreceiptError } from '../errors';
-import { decodeClaims, lacksB2c } from '../jwt';
+import { hasB2c } from '../jwt';
 import { isAlive } from '../pid';
 import { redact } from '../secret';
 import { readState, readTokenFile, secondsLeft } from '../token-file';
@@ -21,6 +21,10 @@ export interface StatusReport {
     secondsLeft?: number;
     obtainedAt?: string;
     scope?: string | null;
+    /** The taxpayer the token was issued to (`TaxRin`); null when the token does not say. */
+    taxpayerRin?: string | null;
+    /** The taxpayer's tags (`TaxProfTags`); null when the token does not list them. */
+    taxpayerTags?: string[] | null;
     /** true or false when the token lists the taxpayer's tags, null when it does not say. */
     b2c?: boolean | null;
   };
@@ -89,7 +93,6 @@ async function collect(ctx: CommandContext, trace: boolean): Promise<StatusRepor
   const file = await readTokenFile(config.tokenFile);
   if (file) {
     const left = Math.floor(secondsLeft(file, now));
-    const claims = decodeClaims(file.access_token);
     report.token = {
       file: config.tokenFile,
       state: left > 0 ? 'valid' : 'expired',
@@ -97,7 +100,9 @@ async function collect(ctx: CommandContext, trace: boolean): Promise<StatusRepor
       secondsLeft: Math.max(0, left),
       obtainedAt: file.obtained_at,
       scope: file.scope,
-      b2c: claims?.tags === undefined ? null : !lacksB2c(claims),
+      taxpayerRin: file.taxpayer_rin ?? null,
+      taxpayerTags: file.taxpayer_tags ?? null,
+      b2c: hasB2c(file.taxpayer_tags) ?? null,
     };
   }
   const state = await readState(config.tokenFile);
@@ -145,6 +150,8 @@ function render(r: StatusReport): string {
   else {
     row('token', t.state === 'valid' ? `valid until ${t.expiresAt} (${t.secondsLeft} s left)` : `EXPIRED at ${t.expiresAt}`);
     row('scope', t.scope ?? '(none stated)');
+    row('taxpayer', t.taxpayerRin ? `RIN ${t.taxpayerRin}` : 'not stated in the token');
+    row('tags', t.taxpayerTags ? t.taxpayerTags.join(', ') || '(none)' : 'not stated in the token');
     row('B2C tag', t.b2c === null ? 'not stated in the token' : t.b2c ? 'yes' : 'NO - this taxpayer cannot submit receipts');
   }
   if (r.service) {

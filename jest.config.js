@@ -9,4 +9,6 @@ module.exports = {
   // node-fetch v3 and its helpers ship ESM only: let swc turn them into CommonJS for jest.
   transformIgnorePatterns: ['/node_modules/(?!(node-fetch|fetch-blob|formdata-polyfill|data-uri-to-buffer)/)'],
   testTimeout: 30000,
+  // The default report, then the list of tests skipped for want of a tool or of root.
+  reporters: ['default', '<rootDir>/test/helpers/not-exercised-reporter.js'],
 };

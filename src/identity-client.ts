@@ -198,7 +198,7 @@ function tokenProblem(json: Record<string, unknown>): string | undefined {
 function networkError(url: string, error: unknown, timedOutAfterMs: number | undefined): EreceiptError {
   const host = new URL(url).host;
   if (timedOutAfterMs !== undefined) {
-    return new EreceiptError('ERR_SERVICE_UNAVAILABLE', `identity service at ${host} did not answer within ${Math.round(timedOutAfterMs / 1000)} s: check the network; try again later`, {
+    return new EreceiptError('ERR_SERVICE_UNAVAILABLE', `identity service at ${host} did not answer within ${seconds(timedOutAfterMs)} s: check the network; try again later`, {
       cause: error,
     });
   }
@@ -215,6 +215,11 @@ function networkError(url: string, error: unknown, timedOutAfterMs: number | und
     return new EreceiptError('ERR_SERVICE_UNAVAILABLE', `TLS connection to the identity service at ${host} failed (${code})${legacy}`, { cause: error });
   }
   return new EreceiptError('ERR_SERVICE_UNAVAILABLE', `identity service at ${host} is unreachable (${code}): check the network; try again later`, { cause: error });
+}
+
+/** "0.3", "2", "30": a timeout as a person set it, never rounded down to 0. */
+function seconds(ms: number): string {
+  return ms < 1000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000));
 }
 
 function parseJsonObject(body: string): Record<string, unknown> | undefined {

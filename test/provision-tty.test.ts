@@ -6,10 +6,13 @@ import { join } from 'node:path';
 import { startIdentitySim, type IdentitySim, type SimTerminal } from '../scripts/identity-sim';
 import { readCredentials } from '../src/credentials';
 import { BUNDLE, runBundle } from './helpers/bundle';
+import { needs } from './helpers/needs';
 import { ptySession, type PtyStep } from './helpers/pty-session';
 import { useTempDir } from './helpers/temp-dir';
 
 const tempDir = useTempDir();
+/** A real pseudo-terminal comes from python3's pty module. */
+const withPty = needs('python3');
 const terminal: SimTerminal = {
   serial: 'POS-TTY-0001',
   modelFramework: '3',
@@ -57,7 +60,7 @@ const upToSecret: PtyStep[] = [
   { expect: 'client_id: ', send: `${terminal.clientId}\r` },
 ];
 
-it('the whole happy path: identity shown, values typed, checked, saved', async () => {
+withPty('the whole happy path: identity shown, values typed, checked, saved', async () => {
   const { dir, config, credentialsFile } = setup();
   const r = await provision(dir, config, [
     ...upToSecret,
@@ -78,7 +81,7 @@ it('the whole happy path: identity shown, values typed, checked, saved', async (
   expect(existsSync(join(dir, 'run', 'token.json'))).toBe(true);
 });
 
-it('a typo corrected with Backspace and DEL, a line cleared with Ctrl-U', async () => {
+withPty('a typo corrected with Backspace and DEL, a line cleared with Ctrl-U', async () => {
   const { dir, config, credentialsFile } = setup();
   const r = await provision(dir, config, [
     ...upToSecret,
@@ -96,7 +99,7 @@ it('a typo corrected with Backspace and DEL, a line cleared with Ctrl-U', async 
   expect(saved.presharedKey.reveal()).toBe(terminal.presharedKey);
 });
 
-it('a refused presharedkey is typed again, alone', async () => {
+withPty('a refused presharedkey is typed again, alone', async () => {
   const { dir, config, credentialsFile } = setup();
   const before = sim.tokenRequestCount();
   const r = await provision(dir, config, [
@@ -117,7 +120,7 @@ it('a refused presharedkey is typed again, alone', async () => {
   expect((await readCredentials(credentialsFile, { serial: terminal.serial })).presharedKey.reveal()).toBe(terminal.presharedKey);
 });
 
-it('Ctrl-C in the middle leaves the old credentials file byte for byte, and the terminal as it was', async () => {
+withPty('Ctrl-C in the middle leaves the old credentials file byte for byte, and the terminal as it was', async () => {
   const { dir, config, credentialsFile } = setup();
   const old = `client_id=11111111-2222-3333-4444-555555555555\nclient_secret=old-secret-000001\npresharedkey=old-psk-00000001\n`;
   expect((await runBundle(['--config', config, 'provision', '--stdin', '--offline'], { input: old })).status).toBe(0);
@@ -135,7 +138,7 @@ it('Ctrl-C in the middle leaves the old credentials file byte for byte, and the 
   expectConsoleSafe(r.output);
 });
 
-it('Ctrl-C while the service is being asked saves nothing', async () => {
+withPty('Ctrl-C while the service is being asked saves nothing', async () => {
   const { dir, config, credentialsFile } = setup();
   sim.injectFaults({ kind: 'delay', ms: 3000 });
   const r = await provision(dir, config, [
@@ -152,7 +155,7 @@ it('Ctrl-C while the service is being asked saves nothing', async () => {
   expect({ echo: r.echo, icanon: r.icanon }).toEqual({ echo: true, icanon: true });
 });
 
-it('a hang-up (SIGHUP) at a prompt restores the terminal and saves nothing', async () => {
+withPty('a hang-up (SIGHUP) at a prompt restores the terminal and saves nothing', async () => {
   const { dir, config, credentialsFile } = setup();
   const r = await provision(dir, config, [
     ...upToSecret,
@@ -166,7 +169,7 @@ it('a hang-up (SIGHUP) at a prompt restores the terminal and saves nothing', asy
   expect({ echo: r.echo, icanon: r.icanon }).toEqual({ echo: true, icanon: true });
 });
 
-it('a secret typed ahead after a refused client_id is not echoed into the next prompt', async () => {
+withPty('a secret typed ahead after a refused client_id is not echoed into the next prompt', async () => {
   const { dir, config } = setup();
   const r = await provision(dir, config, [
     // A client_id with a space, and the client_secret typed straight after it.
@@ -178,7 +181,7 @@ it('a secret typed ahead after a refused client_id is not echoed into the next p
   expectConsoleSafe(r.output);
 });
 
-it('values outside the limits are refused as they are typed; a non-GUID client_id is only warned about', async () => {
+withPty('values outside the limits are refused as they are typed; a non-GUID client_id is only warned about', async () => {
   const { dir, config } = setup();
   const r = await provision(dir, config, [
     { expect: 'client_id: ', send: 'has space\r' },
@@ -194,7 +197,7 @@ it('values outside the limits are refused as they are typed; a non-GUID client_i
   expectConsoleSafe(r.output);
 });
 
-it('--offline saves after a warning, without asking the service', async () => {
+withPty('--offline saves after a warning, without asking the service', async () => {
   const { dir, config, credentialsFile } = setup();
   const before = sim.tokenRequestCount();
   const r = await provision(

@@ -7,9 +7,12 @@ import { LinuxBinding } from '@serialport/bindings-cpp/dist/linux';
 import { startIdentitySim, type IdentitySim } from '../scripts/identity-sim';
 import { BUNDLE, runBundle } from './helpers/bundle';
 import { startCoprocessor, type Coprocessor } from './helpers/coprocessor';
+import { needs } from './helpers/needs';
 import { useTempDir } from './helpers/temp-dir';
 
 const tempDir = useTempDir();
+/** The simulated co-processor is a python3 script on a pseudo-terminal. */
+const withCoprocessor = needs('python3');
 const terminal = {
   serial: 'POS-PTY-0001',
   modelFramework: '4',
@@ -46,7 +49,7 @@ function config(hal: Record<string, unknown>, dir = tempDir()): string {
 
 const input = `client_id=${terminal.clientId}\nclient_secret=${terminal.clientSecret}\npresharedkey=${terminal.presharedKey}\n`;
 
-it('provisions and boots with the identity read over the UART', async () => {
+withCoprocessor('provisions and boots with the identity read over the UART', async () => {
   const c = await coprocessor(['--banner', '--echo']);
   const file = config({ path: c.path });
   expect(await runBundle(['--config', file, 'provision', '--stdin'], { input })).toMatchObject({ status: 0, stdout: expect.stringContaining('terminal POS-PTY-0001') });
@@ -55,7 +58,7 @@ it('provisions and boots with the identity read over the UART', async () => {
   expect(sim.requests[sim.requests.length - 1]?.headers).toMatchObject({ posserial: 'POS-PTY-0001', posmodelframework: '4' });
 });
 
-it('reads unquoted LF answers arriving a byte at a time, and shows the exchange', async () => {
+withCoprocessor('reads unquoted LF answers arriving a byte at a time, and shows the exchange', async () => {
   const c = await coprocessor(['--mode', 'bare', '--serial', 'POS-PTY-0002', '--model', '7']);
   const run = await runBundle(['--config', config({ path: c.path }), 'status', '--json', '--trace']);
   expect(run.status).toBe(0);
@@ -64,13 +67,13 @@ it('reads unquoted LF answers arriving a byte at a time, and shows the exchange'
   expect(report.halTrace).toEqual(['> AT+SN?', '< +SN: POS-PTY-0002', '< OK', '> AT+MODEL?', '< +MODEL: 7', '< OK']);
 });
 
-it('retries a silent first command', async () => {
+withCoprocessor('retries a silent first command', async () => {
   const c = await coprocessor(['--mode', 'flaky']);
   const run = await runBundle(['--config', config({ path: c.path, timeoutMs: 300 }), 'status', '--json']);
   expect((JSON.parse(run.stdout) as { device: { serial: string } }).device.serial).toBe('POS-PTY-0001');
 });
 
-it.each([
+withCoprocessor.each([
   ['error', /gave no usable answer to AT\+SN\? after 2 tries \(last: ERROR\)/],
   ['cme', /\(last: \+CME ERROR: 10\)/],
   ['garbage', /\(last: no answer within 200 ms\)/],
@@ -88,7 +91,7 @@ it('no device at the path is exit 69', async () => {
   expect(run).toMatchObject({ status: 69, stderr: 'ereceipt-auth: error: there is no serial device /dev/ttyNOSUCH9: check hal.path\n' });
 });
 
-it('a port held by another process is exit 69, and the holder keeps it', async () => {
+withCoprocessor('a port held by another process is exit 69, and the holder keeps it', async () => {
   const c = await coprocessor();
   const holder = await LinuxBinding.open({ path: c.path, baudRate: 115200, lock: true });
   try {

@@ -11,14 +11,32 @@ export interface Coprocessor {
   stop(): void;
 }
 
-/** Starts the python3 co-processor simulator on a real pseudo-terminal; stopped by its pid. */
+/**
+ * Starts the python3 co-processor simulator on a real pseudo-terminal; stopped by its
+ * pid. Fails at once when python3 cannot be started or the script exits before it
+ * names its pty, and after 10 s of silence.
+ */
 export function startCoprocessor(args: string[] = []): Promise<Coprocessor> {
   return new Promise((resolve, reject) => {
     const child: ChildProcess = spawn('python3', [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     const stop = () => {
-      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
     };
-    child.on('error', reject);
-    child.stdout?.setEncoding('utf8').once('data', (line: string) => resolve({ path: line.trim().split('\n')[0] as string, stop }));
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error('the co-processor simulator did not name its pty within 10 s'));
+    }, 10_000);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`the co-processor simulator exited (${signal ?? `status ${code}`}) before it named its pty`));
+    });
+    child.stdout?.setEncoding('utf8').once('data', (line: string) => {
+      clearTimeout(timer);
+      resolve({ path: line.trim().split('\n')[0] as string, stop });
+    });
   });
 }

@@ -1,6 +1,6 @@
-import { zlibCrc32 as crc32 } from './zlib-crc32';
+import { referenceCrc32 as crc32 } from './reference-crc32';
 
-/** Builds ONIE TlvInfo images for tests. The CRC comes from node:zlib, independently of hal/onie-tlv.ts. */
+/** Builds ONIE TlvInfo images for tests. The CRC comes from a bitwise reference, independently of hal/onie-tlv.ts. */
 export interface ImageOptions {
   tlvs: [type: number, value: Uint8Array | string | number[]][];
   version?: number;
@@ -11,25 +11,33 @@ export interface ImageOptions {
   badCrc?: boolean;
   /** Leaves the CRC TLV out. */
   noCrc?: boolean;
+  /** TLVs placed after a valid CRC TLV, inside the declared length. */
+  afterCrc?: [type: number, value: Uint8Array | string | number[]][];
 }
 
-export function onieImage(options: ImageOptions): Buffer {
+function encode(tlvs: ImageOptions['tlvs']): Buffer {
   const body: number[] = [];
-  for (const [type, raw] of options.tlvs) {
+  for (const [type, raw] of tlvs) {
     const value = typeof raw === 'string' ? Buffer.from(raw, 'latin1') : Buffer.from(raw);
     body.push(type, value.length, ...value);
   }
+  return Buffer.from(body);
+}
+
+export function onieImage(options: ImageOptions): Buffer {
+  const body = encode(options.tlvs);
+  const after = encode(options.afterCrc ?? []);
   const crcLength = options.noCrc ? 0 : 6;
   const header = Buffer.alloc(11);
   header.write(options.signature ?? 'TlvInfo\0', 0, 'latin1');
   header[8] = options.version ?? 1;
-  header.writeUInt16BE(options.declaredLength ?? body.length + crcLength, 9);
-  const withoutCrc = Buffer.concat([header, Buffer.from(body)]);
+  header.writeUInt16BE(options.declaredLength ?? body.length + crcLength + after.length, 9);
+  const withoutCrc = Buffer.concat([header, body]);
   if (options.noCrc) return withoutCrc;
   const crcInput = Buffer.concat([withoutCrc, Buffer.from([0xfe, 4])]);
   const crc = Buffer.alloc(4);
   crc.writeUInt32BE((crc32(crcInput) ^ (options.badCrc ? 1 : 0)) >>> 0);
-  return Buffer.concat([crcInput, crc]);
+  return Buffer.concat([crcInput, crc, after]);
 }
 
 /** A typical board: product name, serial, MAC, device version 3. */

@@ -1,0 +1,56 @@
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+/**
+ * A system tool a test runs (`python3`, `busybox`…), or `root` for a test that
+ * changes owners or drops privileges.
+ */
+export type Requirement = string;
+
+/** Under CI (`.ci/run` installs every tool and runs as root) a missing tool is a failure, not a skip. */
+const STRICT = process.env['CI'] === 'true';
+
+/** True when `name` is an executable file in a folder of PATH. */
+export function hasTool(name: string): boolean {
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return true;
+    } catch {
+      // not in this folder
+    }
+  }
+  return false;
+}
+
+function missing(requirements: Requirement[]): Requirement[] {
+  return requirements.filter((r) => (r === 'root' ? process.getuid?.() !== 0 : !hasTool(r)));
+}
+
+type Body = (...args: never[]) => unknown;
+
+/**
+ * `it`, when every requirement is met. Otherwise the test is skipped with
+ * `[needs busybox]` in its title (the run's last lines list it); under `CI=true` a
+ * missing tool fails the test instead. Root is never demanded: CI runs as root, and
+ * a developer's run skips those tests by name.
+ */
+export function needs(...requirements: Requirement[]): jest.It {
+  const absent = missing(requirements);
+  if (absent.length === 0) return it;
+  const tag = ` [needs ${absent.join(', ')}]`;
+  const tools = absent.filter((r) => r !== 'root');
+  if (STRICT && tools.length > 0) {
+    const fail = () => {
+      throw new Error(`${tools.join(', ')} ${tools.length === 1 ? 'is' : 'are'} not on the PATH: .ci/run installs ${tools.length === 1 ? 'it' : 'them'}; with CI=true a missing tool fails the run`);
+    };
+    const failing = ((title: string) => it(`${title}${tag}`, fail)) as unknown as jest.It;
+    (failing as { each: unknown }).each = (table: unknown) => (title: string) => (it.each as unknown as (t: unknown) => (n: string, f: Body) => void)(table)(`${title}${tag}`, fail);
+    return failing;
+  }
+  const skipped = ((title: string, fn?: Body, timeout?: number) => it.skip(`${title}${tag}`, fn as jest.ProvidesCallback, timeout)) as unknown as jest.It;
+  (skipped as { each: unknown }).each = (table: unknown) => (title: string, fn: Body, timeout?: number) =>
+    (it.skip.each as unknown as (t: unknown) => (n: string, f: Body, ms?: number) => void)(table)(`${title}${tag}`, fn, timeout);
+  return skipped;
+}

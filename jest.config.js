@@ -9,6 +9,9 @@ module.exports = {
   // node-fetch v3 and its helpers ship ESM only: let swc turn them into CommonJS for jest.
   transformIgnorePatterns: ['/node_modules/(?!(node-fetch|fetch-blob|formdata-polyfill|data-uri-to-buffer)/)'],
   testTimeout: 30000,
+  // Most tests wait on child processes, sockets and timers rather than the CPU: two
+  // workers halve the run on two cores (jest's default here would be one).
+  maxWorkers: 2,
   // The default report, then the list of tests skipped for want of a tool or of root.
   reporters: ['default', '<rootDir>/test/helpers/not-exercised-reporter.js'],
 };

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { startIdentitySim, type IdentitySim } from '../scripts/identity-sim';
 import { isAlive } from '../src/pid';
 import { BUNDLE, runBundle } from './helpers/bundle';
-import { needs } from './helpers/needs';
+import { needs, pathWithout } from './helpers/needs';
 import { useTempDir } from './helpers/temp-dir';
 
 const tempDir = useTempDir();
@@ -148,8 +148,20 @@ it('start boots and supervises run; status, reload and stop work; stop leaves no
   expect(await initd(env, 'status')).toMatchObject({ status: 3 });
 }, 60_000);
 
-needs('root')('as the service user (nobody): files it owns, reload reaches run, stop ends it', async () => {
-  const { env, tokenFile } = await setup(sim.url, 'nobody');
+// setpriv where util-linux has it; su where it has not (setpriv and chpst hidden from the script).
+describe.each([
+  ['setpriv', ['root', 'setpriv'], [] as string[]],
+  ['su', ['root', 'su'], ['setpriv', 'chpst']],
+])('dropping to the service user with %s', (_tool, requirements, hidden) => {
+  needs(...requirements)('as the service user (nobody): files it owns, reload reaches run, stop ends it', async () => {
+    await asServiceUser(hidden);
+  }, 30_000);
+});
+
+async function asServiceUser(hidden: string[]): Promise<void> {
+  const made = await setup(sim.url, 'nobody');
+  const { tokenFile } = made;
+  const env = hidden.length ? { ...made.env, PATH: pathWithout(hidden, made.dir) } : made.env;
   expect(statSync(join(env.CONFIG, '..', 'lib', 'credentials')).uid).toBe(65534);
   expect((await initd(env, 'start')).status).toBe(0);
   try {
@@ -167,7 +179,7 @@ needs('root')('as the service user (nobody): files it owns, reload reaches run, 
     expect(stop.status).toBe(0);
     expect(stop.ms).toBeLessThan(3000);
   }
-}, 30_000);
+}
 
 it('a run that ends with a configuration error is not restarted in a loop', async () => {
   const { env, pidFile } = await setup(sim.url);

@@ -38,7 +38,9 @@ as_user() {
   elif command -v chpst >/dev/null 2>&1; then
     exec chpst -u "$SERVICE_USER" "$NODE" "$PROGRAM" --config "$CONFIG" "$@"
   fi
-  exec su -s /bin/sh -c 'exec "$0" "$@"' "$SERVICE_USER" "$NODE" "$PROGRAM" --config "$CONFIG" "$@"
+  # "--": util-linux su reorders options, so without it the program's own --config
+  # would be taken for su's.
+  exec su -s /bin/sh -c 'exec "$0" "$@"' -- "$SERVICE_USER" "$NODE" "$PROGRAM" --config "$CONFIG" "$@"
 }
 
 # Sends what `run` says (one line per event, "<N>" priority first) to syslog.
@@ -72,6 +74,15 @@ wait_bounded() {
   return "$status"
 }
 
+# Signals the node process of `run`: the child itself where setpriv or chpst replaced
+# themselves with node, else the child's own child, since util-linux su stays in
+# between, does not pass SIGHUP on, and waits 2 s after passing SIGTERM on.
+signal_run() {
+  [ -n "$child" ] || return 0
+  inner=$(grep -l "^PPid:[[:space:]]*$child\$" /proc/[0-9]*/status 2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/status$|\1|p')
+  kill -"$1" ${inner:-$child} 2>/dev/null
+}
+
 running() {
   [ -r "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
 }
@@ -90,8 +101,8 @@ supervise() {
   child=
   stopping=
   delay=$RESPAWN_DELAY
-  trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
-  trap '[ -n "$child" ] && kill -HUP "$child" 2>/dev/null' HUP
+  trap 'stopping=1; signal_run TERM' TERM INT
+  trap 'signal_run HUP' HUP
   # run's log goes through a FIFO to syslog; holding it open here keeps the reader
   # alive across restarts of run.
   fifo="$RUN_DIR/.log"

@@ -54,3 +54,31 @@ export function needs(...requirements: Requirement[]): jest.It {
     (it.skip.each as unknown as (t: unknown) => (n: string, f: Body, ms?: number) => void)(table)(`${title}${tag}`, fn, timeout);
   return skipped;
 }
+
+/**
+ * A PATH that lacks the named tools: a folder of links to every other program on
+ * the PATH, made under `dir`. For testing the fallback a terminal without them takes.
+ */
+export function pathWithout(names: string[], dir: string): string {
+  const { mkdirSync, readdirSync, symlinkSync, existsSync } = require('node:fs') as typeof import('node:fs');
+  const bin = join(dir, 'bin-without');
+  mkdirSync(bin, { recursive: true, mode: 0o755 });
+  for (const folder of (process.env['PATH'] ?? '').split(delimiter)) {
+    let entries: string[];
+    try {
+      entries = readdirSync(folder);
+    } catch {
+      continue;
+    }
+    for (const name of entries) {
+      if (names.includes(name) || existsSync(join(bin, name))) continue;
+      try {
+        accessSync(join(folder, name), constants.X_OK);
+        symlinkSync(join(folder, name), join(bin, name));
+      } catch {
+        // not a program
+      }
+    }
+  }
+  return bin;
+}

@@ -4,6 +4,7 @@ import { inspect } from 'node:util';
 import { credentialsFileState, readCredentials, writeCredentials, type Credentials } from '../src/credentials';
 import { EreceiptError } from '../src/errors';
 import { Secret } from '../src/secret';
+import { needs } from './helpers/needs';
 import { useTempDir } from './helpers/temp-dir';
 
 const tempDir = useTempDir();
@@ -108,7 +109,7 @@ describe('credentials file', () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
-  (process.getuid?.() === 0 ? it : it.skip)("written by root into the service user's folder, it belongs to that user", async () => {
+  needs('root')("written by root into the service user's folder, it belongs to that user", async () => {
     const dir = join(tempDir(), 'lib');
     mkdirSync(dir, { mode: 0o700 });
     chownSync(dir, 65534, 65534);

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, promises as fsPromises, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { needs } from './helpers/needs';
+import { stageForOtherUser } from './helpers/other-user';
 import { referenceCrc32 } from './helpers/reference-crc32';
 import { createEepromHal } from '../hal/eeprom';
 import { crc32, parseTlvInfo } from '../hal/onie-tlv';
 import { EreceiptError } from '../src/errors';
-import { BUNDLE } from './helpers/bundle';
 import { goodImage, onieImage } from './helpers/onie-image';
 import { seededRandom } from './helpers/random';
 import { useTempDir } from './helpers/temp-dir';
@@ -122,16 +123,17 @@ describe('EEPROM driver', () => {
   });
 
   // Only root can run the child as another user; elsewhere this is skipped, and says so.
-  (process.getuid?.() === 0 ? it : it.skip)('a permission error names the path (run as an unprivileged user)', async () => {
+  needs('root')('a permission error names the path (run as an unprivileged user)', async () => {
     const dir = tempDir();
     chmodSync(dir, 0o755);
+    const staged = stageForOtherUser(dir);
     const eeprom = join(dir, 'eeprom');
     writeFileSync(eeprom, goodImage(), { mode: 0o600 });
     const config = join(dir, 'config.json');
     writeFileSync(config, JSON.stringify({ identityUrl: 'http://127.0.0.1:9', hal: { driver: 'eeprom', path: eeprom }, tokenFile: join(dir, 'run', 'token.json'), credentialsFile: join(dir, 'c') }), { mode: 0o644 });
     mkdirSync(join(dir, 'run'), { mode: 0o777 });
     const result = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [BUNDLE, '--config', config, 'boot'], { uid: 65534, gid: 65534, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(staged.node, [staged.bundle, '--config', config, 'boot'], { uid: 65534, gid: 65534, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       child.on('close', (status) => resolve({ status, stderr }));

@@ -2,13 +2,14 @@
 // stop), with its paths pointed at the built dist/ and a temp dir, against the
 // identity-service simulator. The systemd unit is checked by systemd-analyze.
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { startIdentitySim, type IdentitySim } from '../scripts/identity-sim';
 import { isAlive } from '../src/pid';
 import { BUNDLE, runBundle } from './helpers/bundle';
 import { needs, pathWithout } from './helpers/needs';
+import { stageForOtherUser } from './helpers/other-user';
 import { useTempDir } from './helpers/temp-dir';
 
 const tempDir = useTempDir();
@@ -46,34 +47,6 @@ function initd(env: Record<string, string>, action: string, shell: Shell = SH): 
   });
 }
 
-/** True when another user could run `path`: it is readable and executable by others, and so is every folder above it. */
-function runnableByOthers(path: string): boolean {
-  const real = realpathSync(path);
-  if ((statSync(real).mode & 0o005) !== 0o005) return false;
-  for (let dir = dirname(real); ; dir = dirname(dir)) {
-    if ((statSync(dir).mode & 0o001) === 0) return false;
-    if (dir === dirname(dir)) return true;
-  }
-}
-
-/**
- * What the service user runs, copied where it can read it: a checkout (and a Node
- * binary) under /root, or any 0700 folder, is out of its reach.
- */
-function stageForServiceUser(dir: string): { node: string; dist: string } {
-  const dist = join(dir, 'dist');
-  mkdirSync(dist, { mode: 0o755 });
-  copyFileSync(BUNDLE, join(dist, 'ereceipt-auth.js'));
-  chmodSync(join(dist, 'ereceipt-auth.js'), 0o644);
-  let node = process.execPath;
-  if (!runnableByOthers(node)) {
-    node = join(dir, 'node');
-    copyFileSync(process.execPath, node);
-    chmodSync(node, 0o755);
-  }
-  return { node, dist };
-}
-
 async function waitFor(what: () => boolean, ms: number): Promise<void> {
   const until = Date.now() + ms;
   while (!what()) {
@@ -106,7 +79,7 @@ async function setup(identityUrl: string, serviceUser = '') {
   const input = `client_id=${terminal.clientId}\nclient_secret=${terminal.clientSecret}\npresharedkey=${terminal.presharedKey}\n`;
   expect((await runBundle(['--config', config, 'provision', '--stdin', '--offline'], { input })).status).toBe(0);
   if (serviceUser) chmodSync(config, 0o644);
-  const staged = serviceUser ? stageForServiceUser(dir) : { node: process.execPath, dist: join(BUNDLE, '..') };
+  const staged = serviceUser ? stageForOtherUser(dir) : { node: process.execPath, dist: join(BUNDLE, '..') };
   const env = { NODE: staged.node, DIR: staged.dist, CONFIG: config, SERVICE_USER: serviceUser, RUN_DIR: runDir, PIDFILE: join(dir, 'ereceipt-auth.pid'), BOOT_WAIT: '3', RESPAWN_DELAY: '1' };
   return { dir, env, tokenFile: join(runDir, 'token.json'), pidFile: env.PIDFILE };
 }

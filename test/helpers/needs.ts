@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 /**
@@ -60,7 +60,6 @@ export function needs(...requirements: Requirement[]): jest.It {
  * the PATH, made under `dir`. For testing the fallback a terminal without them takes.
  */
 export function pathWithout(names: string[], dir: string): string {
-  const { mkdirSync, readdirSync, symlinkSync, existsSync } = require('node:fs') as typeof import('node:fs');
   const bin = join(dir, 'bin-without');
   mkdirSync(bin, { recursive: true, mode: 0o755 });
   for (const folder of (process.env['PATH'] ?? '').split(delimiter)) {

@@ -41,6 +41,11 @@ describe('AT reader', () => {
     const reader = createAtReader('SN');
     for (let i = 0; i < 100; i++) expect(reader.push(Buffer.alloc(100, 0x41))).toBeUndefined();
     expect(reader.push(Buffer.from('\r\n+SN: X\r\nOK\r\n'))).toEqual({ kind: 'value', value: 'X' });
+    // Past the line limit the noise is thrown away, so an answer that follows it
+    // without a line end of its own is still read (kept, it would be one long line).
+    const capped = createAtReader('SN');
+    expect(capped.push(Buffer.alloc(600, 0x41))).toBeUndefined();
+    expect(capped.push(Buffer.from('+SN: X\r\nOK\r\n'))).toEqual({ kind: 'value', value: 'X' });
   });
 
   it('binary garbage is ignored, never an answer', () => {

@@ -148,6 +148,22 @@ describe('exit 0', () => {
     expect(report['token']).toMatchObject({ state: 'valid', scope: 'InvoicingAPI', taxpayerRin: '100200300', taxpayerTags: ['B2B', 'B2C'], b2c: true });
   });
 
+  it('token serves the file while it has 60 s or more left', async () => {
+    const s = await provisioned();
+    sim.setLifetime(90);
+    try {
+      expect((await runBundle(['--config', s.config, 'boot'])).status).toBe(0);
+      noteTokens(s);
+      const file = JSON.parse(readFileSync(s.tokenFile, 'utf8')) as { access_token: string };
+      const before = sim.tokenRequestCount();
+      const run = await runBundle(['--config', s.config, 'token']);
+      expect(run).toMatchObject({ status: 0, stderr: '', stdout: `${file.access_token}\n` });
+      expect(sim.tokenRequestCount()).toBe(before);
+    } finally {
+      sim.setLifetime(3600);
+    }
+  });
+
   it('token logs in again when the file has less than 60 s left', async () => {
     const s = await provisioned();
     sim.setLifetime(59);

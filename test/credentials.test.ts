@@ -82,7 +82,7 @@ describe('credentials file', () => {
     const file = join(tempDir(), 'credentials');
     await writeCredentials(file, creds, device);
     chmodSync(file, mode);
-    await expect(readCredentials(file, device)).rejects.toThrow(/open to other users \(mode 6\d\d\).*chmod 600/);
+    await expect(readCredentials(file, device)).rejects.toThrow(new RegExp(`open to other users \\(mode ${mode.toString(8)}\\).*chmod 600`));
     expect(await credentialsFileState(file)).toBe('unreadable');
   });
 

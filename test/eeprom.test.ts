@@ -164,12 +164,13 @@ describe('CRC-32', () => {
 });
 
 describe('fuzz: 10,000 random and mutated images', () => {
-  it('never crashes the parser and never yields an identity without a valid CRC', () => {
+  it('never crashes the parser, and accepts exactly the images that still hold the whole original', () => {
     const seed = 20261128;
     const random = seededRandom(seed);
     const int = (n: number) => Math.floor(random() * n);
     const base = goodImage();
     let accepted = 0;
+    const wrong: string[] = [];
     for (let i = 0; i < 10_000; i++) {
       let image: Buffer;
       const kind = i % 4;
@@ -189,19 +190,23 @@ describe('fuzz: 10,000 random and mutated images', () => {
         image = Buffer.from(base);
         image.writeUInt16BE(int(65536), 9);
       }
+      // The oracle: an image is good when the whole original structure is still there
+      // (what follows it is padding); any other image passing would need a CRC collision.
+      const intact = image.length >= base.length && image.subarray(0, base.length).equals(base);
       try {
         parseTlvInfo(image, 'fuzz');
         accepted += 1;
-        const total = 11 + image.readUInt16BE(9);
-        expect(image.readUInt32BE(total - 4)).toBe(referenceCrc32(image.subarray(0, total - 4)));
+        if (!intact) wrong.push(`image ${i} accepted (${image.toString('hex')})`);
       } catch (error) {
+        if (intact) wrong.push(`image ${i} refused: ${String(error)}`);
         if (!(error instanceof EreceiptError) || error.code !== 'ERR_HAL_BAD_DATA') {
           throw new Error(`seed ${seed}, image ${i} (${image.toString('hex')}): ${String(error)}`);
         }
       }
     }
-    // Only images that kept a valid structure pass: the untouched tails of kind 2 do.
-    expect(accepted).toBeGreaterThan(0);
-    expect(accepted).toBeLessThan(2000);
+    expect(wrong).toEqual([]);
+    // Both sides of the oracle were exercised: whole images, with and without padding, among many broken ones.
+    expect(accepted).toBeGreaterThan(20);
+    expect(accepted).toBeLessThan(200);
   });
 });

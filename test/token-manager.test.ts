@@ -221,10 +221,27 @@ describe('failures', () => {
     const m = manager(clock, (signal) => new Promise((_resolve, reject) => signal.addEventListener('abort', () => ((aborted = true), reject(new Error('aborted'))))), { clockCheckMs: 10_000 });
     m.start();
     await clock.advance(0);
+    expect(clock.pending()).toBe(1); // the clock check
     await m.close();
     expect(aborted).toBe(true);
+    // Cancelled by close itself, not merely left to fire into a closed manager.
+    expect(clock.pending()).toBe(0);
     await clock.advance(HOUR);
     expect(clock.pending()).toBe(0);
+  });
+
+  it('close cancels the planned renewal of a held token', async () => {
+    const clock = createVirtualClock();
+    let logins = 0;
+    const m = manager(clock, async () => ((logins += 1), { token: tokenSet(3600), obtainedAt: clock.now() }));
+    m.start();
+    await clock.advance(0);
+    expect(logins).toBe(1);
+    expect(clock.pending()).toBe(1); // the renewal
+    await m.close();
+    expect(clock.pending()).toBe(0);
+    await clock.advance(2 * HOUR);
+    expect(logins).toBe(1);
   });
 });
 

@@ -78,7 +78,7 @@ describe('credentials file', () => {
     expect(await codeOf(readCredentials(file, device))).toBe('ERR_CREDENTIALS_UNREADABLE');
   });
 
-  it.each([0o644, 0o640, 0o604, 0o660])('is refused with mode %o', async (mode) => {
+  it.each([0o644, 0o640, 0o604, 0o660].map((mode) => [mode.toString(8), mode] as const))('is refused with mode %s', async (_octal, mode) => {
     const file = join(tempDir(), 'credentials');
     await writeCredentials(file, creds, device);
     chmodSync(file, mode);

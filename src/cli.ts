@@ -27,7 +27,8 @@ Commands:
   provision --check      check the stored credentials; change nothing
   status [--json] [--trace]
                          show the terminal, credentials, token and last error;
-                         --trace adds what the HAL read (TLVs, serial lines)
+                         --trace adds what the HAL read (TLVs, serial lines);
+                         exits 0 only while a valid token is held
   token                  print a valid access token on standard output
 
 Options:

@@ -270,7 +270,7 @@ describe('exit 0', () => {
   it('reads the configuration named by ERECEIPT_AUTH_CONFIG', async () => {
     const s = await provisioned();
     const run = await runBundle(['status', '--json'], { env: { ERECEIPT_AUTH_CONFIG: s.config } });
-    expect(run.status).toBe(0);
+    expect(run.status).toBe(75); // provisioned offline, no token yet
     expect((JSON.parse(run.stdout) as { config: string }).config).toBe(s.config);
   });
 });
@@ -339,6 +339,9 @@ describe('failures: one line on stderr, the exit status of SPEC.md', () => {
     await fails(['--config', s.config, 'boot', '--wait', '0'], 75, /identity service at 127\.0\.0\.1:\d+ is unreachable \(ECONNREFUSED\): check the network; try again later/);
     const status = await runBundle(['--config', s.config, 'status']);
     expect(status.stdout).toMatch(/last error: .*ECONNREFUSED/);
+    // No token, because the service failed: monitoring reads 75.
+    expect(status.status).toBe(75);
+    expect(status.stderr).toBe('ereceipt-auth: error: there is no token, the identity service could not be reached or failed (see last error): run "ereceipt-auth boot", or start the service\n');
   });
 
   it('75: a timeout bounds the request', async () => {
@@ -393,8 +396,28 @@ describe('failures: one line on stderr, the exit status of SPEC.md', () => {
     await fails(['--config', other.config, 'boot'], 78, /cannot be opened on this terminal/);
     await fails(['--config', other.config, 'token'], 78, /cannot be opened on this terminal/);
     const status = await runBundle(['--config', other.config, 'status']);
-    expect(status.status).toBe(0);
     expect(status.stdout).toMatch(/credentials: +UNREADABLE/);
+    expect(status.status).toBe(78);
+    expect(status.stderr).toBe('ereceipt-auth: error: there is no token: the credentials file cannot be used here: re-run provisioning\n');
+  });
+
+  it('status: 78 before provisioning, 77 once the credentials are rejected, 0 only with a valid token', async () => {
+    const s = setup();
+    const fresh = await runBundle(['--config', s.config, 'status', '--json']);
+    expect(fresh.status).toBe(78);
+    expect((JSON.parse(fresh.stdout) as { credentials: { state: string } }).credentials.state).toBe('absent');
+    expect(fresh.stderr).toBe('ereceipt-auth: error: there is no token: the terminal is not provisioned: run "ereceipt-auth provision"\n');
+
+    const wrong = { ...terminal, presharedKey: 'a-mistyped-presharedkey-value' };
+    expect((await runBundle(['--config', s.config, 'provision', '--stdin', '--offline'], { input: input(wrong) })).status).toBe(0);
+    expect((await runBundle(['--config', s.config, 'boot'])).status).toBe(77);
+    const rejected = await runBundle(['--config', s.config, 'status']);
+    expect(rejected.status).toBe(77);
+    expect(rejected.stderr).toMatch(/^ereceipt-auth: error: there is no token: the identity service rejected the credentials \(see last error\): re-run provisioning\n$/);
+
+    expect((await runBundle(['--config', s.config, 'provision', '--stdin'], { input: input(terminal) })).status).toBe(0);
+    noteTokens(s);
+    expect(await runBundle(['--config', s.config, 'status'])).toMatchObject({ status: 0, stderr: '' });
   });
 });
 

@@ -1,6 +1,6 @@
 import { resolveOsVersion } from '../config';
 import { readCredentials } from '../credentials';
-import { EreceiptError } from '../errors';
+import { EreceiptError, exitStatusOf, type ErrorCode } from '../errors';
 import { hasB2c } from '../jwt';
 import { isAlive } from '../pid';
 import { redact } from '../secret';
@@ -40,7 +40,11 @@ export interface StatusReport {
 /** Enough for a whole EEPROM listing or a few retries of a serial exchange, and no flood on a 115200-baud console. */
 const MAX_TRACE_LINES = 60;
 
-/** `status [--json]`: what this terminal is, what it holds, and what happened last. */
+/**
+ * `status [--json]`: what this terminal is, what it holds, and what happened last.
+ * Exits 0 only while a valid token is held, so that monitoring can rely on it;
+ * otherwise, after the report, one line on stderr says why there is none.
+ */
 export async function status(ctx: CommandContext, args: string[]): Promise<void> {
   const json = args.includes('--json');
   const trace = args.includes('--trace');
@@ -48,6 +52,28 @@ export async function status(ctx: CommandContext, args: string[]): Promise<void>
   if (other !== undefined) throw new EreceiptError('ERR_USAGE', `status does not take ${describeArg(other)}: see --help`);
   const report = await collect(ctx, trace);
   ctx.stdout(json ? `${JSON.stringify(report, null, 2)}\n` : render(report));
+  const missing = whyNoToken(report);
+  if (missing) throw missing;
+}
+
+/**
+ * Why no valid token is held, as the error whose exit status monitoring reads: 78
+ * not provisioned or credentials unreadable, 77 rejected, 75 the service failed
+ * (or nothing has tried yet), the HAL's own status when the device failed last.
+ */
+export function whyNoToken(report: StatusReport): EreceiptError | undefined {
+  if (report.token.state === 'valid') return undefined;
+  const none = report.token.state === 'expired' ? `the token expired at ${report.token.expiresAt}` : 'there is no token';
+  const { credentials, lastError } = report;
+  if (credentials.state === 'absent') return new EreceiptError('ERR_NOT_PROVISIONED', `${none}: the terminal is not provisioned: run "ereceipt-auth provision"`);
+  if (credentials.state === 'unreadable') return new EreceiptError('ERR_CREDENTIALS_UNREADABLE', `${none}: the credentials file cannot be used here: re-run provisioning`);
+  const code = lastError?.code;
+  if (code === 'ERR_CREDENTIALS_REJECTED') return new EreceiptError('ERR_CREDENTIALS_REJECTED', `${none}: the identity service rejected the credentials (see last error): re-run provisioning`);
+  if (code !== undefined && code in exitStatusOf && code !== 'ERR_SERVICE_UNAVAILABLE') {
+    return new EreceiptError(code as ErrorCode, `${none}: the last login failed (see last error)`);
+  }
+  const service = report.service?.running ? ': the service keeps trying' : ': run "ereceipt-auth boot", or start the service';
+  return new EreceiptError('ERR_SERVICE_UNAVAILABLE', `${none}${lastError ? ', the identity service could not be reached or failed (see last error)' : ''}${service}`);
 }
 
 async function collect(ctx: CommandContext, trace: boolean): Promise<StatusReport> {

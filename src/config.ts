@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { printable } from './printable';
+import { readSmallFileSync } from './read-file';
 import { release, type } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { EreceiptError, isEreceiptError, systemCode } from './errors';
+import { EreceiptError, systemCode } from './errors';
 import type { SimHalFault } from '../hal/sim';
 
 export const DEFAULT_CONFIG_PATH = '/etc/ereceipt-auth/config.json';
@@ -39,14 +41,21 @@ export function configPathFrom(argument: string | undefined, env: NodeJS.Process
 export function loadConfig(path: string): Config {
   let text: string;
   try {
-    const bytes = readFileSync(path);
-    if (bytes.length > MAX_CONFIG_BYTES) throw fail(path, `is larger than ${MAX_CONFIG_BYTES} bytes`);
-    text = bytes.toString('utf8');
+    // A byte-order mark, as Notepad saves UTF-8, is not part of the JSON.
+    text = readSmallFileSync(path, MAX_CONFIG_BYTES).toString('utf8').replace(/^\uFEFF/, '');
   } catch (error) {
-    if (isEreceiptError(error)) throw error;
     const code = systemCode(error);
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read (${code ?? 'error'})`;
-    throw new EreceiptError('ERR_CONFIG', `configuration file ${path} ${why}: create it or pass --config FILE`, { cause: error });
+    const why =
+      code === 'ENOENT'
+        ? 'does not exist: create it or pass --config FILE'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'is not readable by this user (permission denied): run as the service user or root, or fix its permissions'
+          : code === 'ENOTREG'
+            ? 'is not a regular file (a folder, a FIFO or a device): pass --config with the configuration file'
+            : code === 'ETOOBIG'
+              ? `is larger than ${MAX_CONFIG_BYTES / 1024} KiB, too large to be the configuration: pass --config with the configuration file`
+              : `cannot be read (${code ?? 'error'}): check the storage`;
+    throw new EreceiptError('ERR_CONFIG', `configuration file ${path} ${why}`, { cause: error });
   }
   let raw: unknown;
   try {
@@ -156,7 +165,7 @@ function checkUrl(value: string, configPath: string): string {
 }
 
 function fail(configPath: string, what: string): EreceiptError {
-  return new EreceiptError('ERR_CONFIG', `configuration file ${configPath} ${what}: fix the file`);
+  return new EreceiptError('ERR_CONFIG', `configuration file ${configPath} ${printable(what)}: fix the file`);
 }
 
 interface FieldRules {
@@ -215,7 +224,7 @@ class Reader {
     if (typeof value !== 'number' || !Number.isFinite(value)) throw this.#wrong(key, 'a number');
     if (rules.integer && !Number.isInteger(value)) throw this.#wrong(key, 'a whole number');
     if ((rules.min !== undefined && value < rules.min) || (rules.max !== undefined && value > rules.max)) {
-      throw this.#wrong(key, `between ${rules.min ?? '-∞'} and ${rules.max ?? '∞'}`);
+      throw this.#wrong(key, rules.min === undefined ? `at most ${rules.max}` : rules.max === undefined ? `at least ${rules.min}` : `between ${rules.min} and ${rules.max}`);
     }
     return value;
   }

@@ -2,6 +2,7 @@ import type { DeviceIdentity } from '../hal/types';
 import type { Credentials } from './credentials';
 import { EreceiptError, isEreceiptError, systemCode } from './errors';
 import { decodeClaims, JWT_SHAPE, type TokenClaims } from './jwt';
+import { printable } from './printable';
 import { redact, registerTokenValue } from './secret';
 import type { HttpResponse, HttpTransport } from './transport';
 
@@ -105,7 +106,9 @@ export function processTokenResponse(grant: TokenGrant, response: HttpResponse, 
     const accessToken = json['access_token'] as string;
     registerTokenValue(accessToken);
     const claims = decodeClaims(accessToken) ?? {};
-    const scope = typeof json['scope'] === 'string' ? json['scope'] : claims.scope;
+    const statedScope = typeof json['scope'] === 'string' ? json['scope'] : claims.scope;
+    // Shown by boot and status and kept in the token file: one printable line.
+    const scope = statedScope === undefined ? undefined : printable(statedScope, 200);
     // expires_in is the lifetime; the token's own exp - nbf (both the server's
     // clock, so immune to ours) cross-checks it and wins when shorter. Real tokens
     // carry no iat.

@@ -1,3 +1,4 @@
+import { printable } from './printable';
 import { redact } from './secret';
 
 export type LogLevel = 'error' | 'warning' | 'info';
@@ -21,7 +22,8 @@ const PRIORITY: Record<LogLevel, number> = { error: 3, warning: 4, info: 6 };
 
 export function createLogger({ write, quiet = false, syslog = false }: LoggerOptions): Logger {
   const emit = (level: LogLevel, message: string) => {
-    const text = redact(message).replace(/[\r\n]+/g, ' ');
+    // A message is one line, whatever a server or a file put in it.
+    const text = printable(redact(message).replace(/[\r\n]+/g, ' '));
     write(`${syslog ? `<${PRIORITY[level]}>` : ''}ereceipt-auth: ${level === 'info' ? '' : `${level}: `}${text}\n`);
   };
   return {

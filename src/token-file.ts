@@ -1,9 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from './atomic-file';
 import type { TokenSet } from './identity-client';
 import { isPrintableWord } from './jwt';
+import { readSmallFileSync } from './read-file';
 import { registerTokenValue } from './secret';
+
+/** Far more than a token file or the state file ever holds; a larger one is not ours. */
+const MAX_FILE_BYTES = 64 * 1024;
 
 /** The hand-off file the POS application reads (SPEC "Files it writes"). */
 export interface TokenFile {
@@ -61,7 +64,7 @@ export async function readTokenFile(path: string): Promise<TokenFile | undefined
   let parsed: unknown;
   try {
     // Synchronous on purpose: this is the whole of `token` on its fast path, and fs/promises costs start-up time.
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    parsed = JSON.parse(readSmallFileSync(path, MAX_FILE_BYTES).toString('utf8'));
   } catch {
     return undefined;
   }
@@ -116,7 +119,7 @@ export function stateFilePath(tokenFile: string): string {
 
 export async function readState(tokenFile: string): Promise<ServiceState> {
   try {
-    const parsed: unknown = JSON.parse(readFileSync(stateFilePath(tokenFile), 'utf8'));
+    const parsed: unknown = JSON.parse(readSmallFileSync(stateFilePath(tokenFile), MAX_FILE_BYTES).toString('utf8'));
     return typeof parsed === 'object' && parsed !== null ? (parsed as ServiceState) : {};
   } catch {
     return {};

@@ -1,5 +1,6 @@
 // The built bundle, run as a boot script or a technician would, against the
 // identity-service simulator over real loopback HTTP, with real files.
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer } from 'node:net';
@@ -191,6 +192,38 @@ describe('exit 0', () => {
     expect(run.status).toBe(0);
     expect(run.stderr).toMatch(/warning: identity service is busy \(HTTP 503\); retrying in \d+ s/);
     expect(run.stderr).toMatch(/warning: identity service at 127\.0\.0\.1:\d+ is unreachable .*retrying/);
+  });
+
+  it('text the service sends is one printable line wherever it is shown or kept', async () => {
+    const s = await provisioned();
+    const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const forged = `${part({ alg: 'RS256' })}.${part({ nbf: now, exp: now + 3600, TaxRin: '100\u001b[2J200' })}.c2ln`;
+    tokensSeen.add(forged);
+    const scope = 'InvoicingAPI\u001b[2J\r\nereceipt-auth: all good\u0085\u009b';
+    sim.injectFaults({ kind: 'status', status: 200, body: JSON.stringify({ access_token: forged, token_type: 'Bearer', expires_in: 3600, scope }) });
+    const boot = await runBundle(['--config', s.config, 'boot']);
+    expect(boot.status).toBe(0);
+    expect(boot.stderr).toMatch(/^ereceipt-auth: authenticated terminal POS-TEST-0042; token valid until \S+ \(scope InvoicingAPI\\u\{1b\}\[2J\\u\{d\}\\u\{a\}ereceipt-auth: all good\\u\{85\}\\u\{9b\}\)\n$/);
+    const status = await runBundle(['--config', s.config, 'status']);
+    expect(status.status).toBe(0);
+    // No control character at all, and the RIN with one in it is not taken for a RIN.
+    expect(status.stdout).toMatch(/^[\x20-\x7e\n]*$/);
+    expect(status.stdout).toMatch(/taxpayer: +not stated in the token\n/);
+    expect(readFileSync(s.tokenFile, 'utf8')).toMatch(/^[\x20-\x7e\n]*$/);
+  });
+
+  it('a FIFO where the token file should be neither hangs token nor status', async () => {
+    const s = await provisioned();
+    mkdirSync(join(s.dir, 'run'), { mode: 0o700 });
+    execFileSync('mkfifo', [s.tokenFile]);
+    const status = await runBundle(['--config', s.config, 'status'], { timeoutMs: 5000 });
+    expect(status.signal).toBeNull();
+    expect(status.stdout).toMatch(/token: +none in /);
+    const token = await runBundle(['--config', s.config, 'token'], { timeoutMs: 5000 });
+    noteTokens(s);
+    expect(token.status).toBe(0);
+    expect(statSync(s.tokenFile).isFile()).toBe(true);
   });
 
   it.each([

@@ -1,8 +1,11 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { release, type } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, parseConfig, resolveOsVersion } from '../src/config';
 import { EreceiptError } from '../src/errors';
+import { needs } from './helpers/needs';
+import { stageForOtherUser } from './helpers/other-user';
 import { useTempDir } from './helpers/temp-dir';
 
 const tempDir = useTempDir();
@@ -108,6 +111,50 @@ describe('loadConfig', () => {
     writeFileSync(file, JSON.stringify(base));
     chmodSync(file, 0o644);
     expect(loadConfig(file).identityUrl).toBe(base.identityUrl);
+  });
+  it('accepts a UTF-8 byte-order mark, as Notepad writes one', () => {
+    const file = join(tempDir(), 'config.json');
+    writeFileSync(file, `\uFEFF${JSON.stringify(base, null, 2)}\r\n`);
+    expect(loadConfig(file).identityUrl).toBe(base.identityUrl);
+  });
+
+  it('shows invisible and control characters as escapes, never as themselves', () => {
+    const file = join(tempDir(), 'config.json');
+    writeFileSync(file, JSON.stringify({ ...base, ['colour\u200b\u001b[2J']: 'blue' }));
+    let message = '';
+    try {
+      loadConfig(file);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toBe(`configuration file ${file} has unknown key colour\\u{200b}\\u{1b}[2J: fix the file`);
+    expect(message).toMatch(/^[\x20-\x7e]+$/);
+  });
+
+  it.each([
+    ['a folder', (dir: string) => dir, /is not a regular file \(a folder, a FIFO or a device\)/],
+    ['a device that never ends', () => '/dev/zero', /is not a regular file/],
+    ['a FIFO nobody writes to', (dir: string) => (execFileSync('mkfifo', [join(dir, 'fifo')]), join(dir, 'fifo')), /is not a regular file/],
+    ['a file over 64 KiB', (dir: string) => (writeFileSync(join(dir, 'big.json'), ' '.repeat(65 * 1024)), join(dir, 'big.json')), /is larger than 64 KiB, too large to be the configuration/],
+  ])('refuses %s at once, without reading it whole or waiting on it', (_name, make, message) => {
+    const path = make(tempDir());
+    const started = Date.now();
+    expect(() => loadConfig(path)).toThrow(message);
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  // Run as nobody (only root can start that), against a file only root may read.
+  needs('root')('names a permission problem as one, with what to do', async () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const staged = stageForOtherUser(dir);
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify(base), { mode: 0o600 });
+    const result = spawnSync(staged.node, [staged.bundle, '--config', file, 'status'], { uid: 65534, gid: 65534, encoding: 'utf8' });
+    expect({ status: result.status, stderr: result.stderr }).toEqual({
+      status: 78,
+      stderr: `ereceipt-auth: error: configuration file ${file} is not readable by this user (permission denied): run as the service user or root, or fix its permissions\n`,
+    });
   });
 });
 

@@ -61,7 +61,7 @@ withCoprocessor('provisions and boots with the identity read over the UART', asy
 withCoprocessor('reads unquoted LF answers arriving a byte at a time, and shows the exchange', async () => {
   const c = await coprocessor(['--mode', 'bare', '--serial', 'POS-PTY-0002', '--model', '7']);
   const run = await runBundle(['--config', config({ path: c.path }), 'status', '--json', '--trace']);
-  expect(run.status).toBe(0);
+  expect(run.status).toBe(78); // the report is whole; the status says there is no token (not provisioned)
   const report = JSON.parse(run.stdout) as { device: Record<string, string>; halTrace: string[] };
   expect(report.device).toMatchObject({ driver: `serial ${c.path} at 115200 baud`, serial: 'POS-PTY-0002', modelFramework: '7' });
   expect(report.halTrace).toEqual(['> AT+SN?', '< +SN: POS-PTY-0002', '< OK', '> AT+MODEL?', '< +MODEL: 7', '< OK']);
@@ -103,7 +103,9 @@ withCoprocessor('a port held by another process is exit 69, and the holder keeps
   }
   // The port opens again once the holder is gone (that the driver itself closes on
   // every path is tested in serial.test.ts; here each run is a process of its own).
-  expect((await runBundle(['--config', config({ path: c.path }), 'status', '--json'])).status).toBe(0);
+  const after = await runBundle(['--config', config({ path: c.path }), 'status', '--json']);
+  expect((JSON.parse(after.stdout) as { device: { serial?: string; error?: string } }).device).toEqual(expect.objectContaining({ serial: 'POS-PTY-0001' }));
+  expect(after.status).toBe(78); // read fine; not provisioned
 });
 
 it('the bundle alone (no node_modules) runs the sim HAL, and explains what the serial HAL lacks', async () => {

@@ -3,6 +3,7 @@ import { readCredentials } from '../credentials';
 import { EreceiptError, exitStatusOf, type ErrorCode } from '../errors';
 import { hasB2c } from '../jwt';
 import { isAlive } from '../pid';
+import { printable } from '../printable';
 import { redact } from '../secret';
 import { readState, readTokenFile, secondsLeft } from '../token-file';
 import { describeArg } from './args';
@@ -152,7 +153,8 @@ async function collect(ctx: CommandContext, trace: boolean): Promise<StatusRepor
 
 function render(r: StatusReport): string {
   const lines: string[] = [];
-  const row = (label: string, value: string) => lines.push(`${`${label}:`.padEnd(14)}${value}`);
+  // Values come from the service, the state file and the HAL: one printable line each.
+  const row = (label: string, value: string) => lines.push(`${`${label}:`.padEnd(14)}${printable(value, 200)}`);
   row('config', r.config);
   row('identity', r.identityUrl);
   row('driver', r.device.driver);
@@ -196,7 +198,7 @@ function render(r: StatusReport): string {
   }
   if (r.halTrace) {
     lines.push('hal trace:');
-    for (const line of r.halTrace.length ? r.halTrace : ['(nothing read)']) lines.push(`  ${line}`);
+    for (const line of r.halTrace.length ? r.halTrace : ['(nothing read)']) lines.push(`  ${printable(line, 200)}`);
   }
   return `${lines.join('\n')}\n`;
 }

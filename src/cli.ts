@@ -8,6 +8,7 @@ import { redact } from './secret';
 import type { HttpTransport } from './transport';
 import { describeArg } from './commands/args';
 import type { CommandContext } from './commands/context';
+import type { HeldSignals } from './held-signals';
 
 declare const __VERSION__: string;
 export const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : '0.0.0-dev';
@@ -49,6 +50,8 @@ export interface CliIo {
   stderr: (text: string) => void;
   stdin: NodeJS.ReadableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
+  /** Signals caught since the process started, for `run`. */
+  heldSignals?: HeldSignals;
 }
 
 /** Seams for tests; each defaults to the real thing. */
@@ -107,6 +110,7 @@ export async function runCli(argv: string[], io: CliIo, seams: CliSeams = {}): P
       stdout: io.stdout,
       stderr: io.stderr,
       stdin: () => io.stdin,
+      ...(io.heldSignals ? { heldSignals: io.heldSignals } : {}),
       reload: async () => {
         const next = compose(loadConfig(configPath));
         await hal?.close().catch(() => {});

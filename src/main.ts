@@ -1,5 +1,10 @@
 import { writeSync } from 'node:fs';
 import { runCli } from './cli';
+import { commandOf, holdSignals } from './held-signals';
+
+const argv = process.argv.slice(2);
+// First of all: `run` must survive a SIGHUP (or act on a SIGTERM) that comes while it starts.
+const heldSignals = commandOf(argv) === 'run' ? holdSignals(['SIGTERM', 'SIGINT', 'SIGHUP']) : undefined;
 
 /**
  * Writes straight to the file descriptor: the process.stdout stream costs start-up
@@ -22,7 +27,7 @@ function writer(fd: 1 | 2): (text: string) => void {
 }
 
 // The exit status goes to process.exitCode so that anything still queued drains first.
-runCli(process.argv.slice(2), {
+runCli(argv, {
   stdout: writer(1),
   stderr: writer(2),
   // A getter: opening stdin costs start-up time that only provision needs.
@@ -30,6 +35,7 @@ runCli(process.argv.slice(2), {
     return process.stdin;
   },
   env: process.env,
+  ...(heldSignals ? { heldSignals } : {}),
 }).then(
   (status) => {
     process.exitCode = status;

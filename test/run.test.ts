@@ -1,10 +1,11 @@
 // The resident service as init would run it: the built bundle's `run`, against the
 // identity-service simulator over loopback HTTP, with real files and real signals.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startIdentitySim, type IdentitySim, type SimTerminal } from '../scripts/identity-sim';
 import { BUNDLE, runBundle } from './helpers/bundle';
+import { seededRandom } from './helpers/random';
 import { useTempDir } from './helpers/temp-dir';
 
 const tempDir = useTempDir();
@@ -203,6 +204,28 @@ it('SIGHUPs in quick succession: one login per reload, then quiet; SIGTERM still
     expect(ms).toBeLessThan(2000);
   }
 });
+
+it('50 randomized races of new credentials, SIGHUP and SIGTERM: no hang, every exit 0 within 2 s', async () => {
+  const { config } = await provisioned();
+  const credentials = join(JSON.parse(readFileSync(config, 'utf8')).credentialsFile as string);
+  const random = seededRandom(50);
+  const outcomes: { status: number | null; ms: number }[] = [];
+  const one = async () => {
+    const service = startRun(config);
+    await waitFor(() => service.stderr().includes('token renewed'), 10_000);
+    // A technician's provisioning lands (a new file renamed over the old one), then the signals.
+    const copy = `${credentials}.new`;
+    copyFileSync(credentials, copy);
+    renameSync(copy, credentials);
+    await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 30)));
+    service.child.kill('SIGHUP');
+    await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 30)));
+    outcomes.push(await stop(service));
+  };
+  for (let round = 0; round < 10; round++) await Promise.all(Array.from({ length: 5 }, one));
+  expect(outcomes).toHaveLength(50);
+  expect(outcomes.filter((o) => o.status !== 0 || o.ms >= 2000)).toEqual([]);
+}, 120_000);
 
 it('a rejection is logged once, the service keeps running, and status shows the slow retry planned', async () => {
   const { config } = await provisioned();

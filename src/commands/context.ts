@@ -1,6 +1,7 @@
 import type { DeviceHal } from '../../hal/types';
 import type { Config } from '../config';
 import type { Clocks } from '../clock';
+import type { HeldSignals } from '../held-signals';
 import type { Logger } from '../log';
 import type { OpenHalOptions } from '../open-hal';
 import type { HttpTransport } from '../transport';
@@ -17,6 +18,8 @@ export interface CommandContext {
   stderr: (text: string) => void;
   /** Standard input, opened on first call: only provision reads it. */
   stdin: () => NodeJS.ReadableStream & { isTTY?: boolean };
+  /** Signals that came while the program started (`run` acts on them). */
+  heldSignals?: HeldSignals;
   /** Reads the configuration file again and opens what it names: the resident service's SIGHUP. */
   reload: () => Promise<Pick<CommandContext, 'config' | 'hal' | 'transport'>>;
 }

@@ -48,6 +48,11 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
   process.once('SIGTERM', onTerm);
   process.once('SIGINT', onInt);
   process.on('SIGHUP', onHup);
+  // Handled from here on; those that came while the program started are acted on now.
+  for (const signal of ctx.heldSignals?.release() ?? []) {
+    if (signal === 'SIGHUP') log.info('SIGHUP while starting: the configuration is being read now anyway');
+    else if (!stopRequested) stop(signal);
+  }
 
   // One writer for the token file and the state file, in order: a clock-jump rewrite
   // and a renewal never cross, and the token written is always the newest one.
@@ -120,6 +125,8 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
       try {
         const next = await ctx.reload();
         await next.hal(); // opened before anything is let go: a new driver that fails changes nothing
+        // A stop that came meanwhile wins: nothing new is started after it.
+        if (stopRequested) return;
         parts = next;
         await begin(reason);
       } catch (error) {
@@ -157,8 +164,9 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
     const poll = setInterval(() => void checkCredentials(), CHECK_MS);
     await stopped;
     clearInterval(poll);
-    watcher?.close();
+    // A reload in flight ends first, so that nothing it opens outlives the stop.
     await reloading;
+    watcher?.close();
     const last = manager?.state();
     await manager?.close();
     if (last) await recordService(last, true);

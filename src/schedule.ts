@@ -20,6 +20,12 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy, random: () 
   return retryAfterMs === undefined ? jittered : Math.max(retryAfterMs, jittered);
 }
 
+/**
+ * The longest `Retry-After` obeyed while no valid token is held: past it the
+ * terminal cannot issue receipts, so it asks again sooner than the service said.
+ */
+export const NO_TOKEN_RETRY_AFTER_CAP_MS = 15 * 60 * 1000;
+
 /** Retries of a failing renewal while the current token is still served. */
 export const RUN_BACKOFF: BackoffPolicy = { baseMs: 1000, capMs: 60_000 };
 

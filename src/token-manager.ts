@@ -2,7 +2,7 @@ import type { Clocks } from './clock';
 import { EreceiptError, isEreceiptError } from './errors';
 import type { TokenSet } from './identity-client';
 import type { Logger } from './log';
-import { backoffDelay, refreshDelay, rejectedRetryDelay, REFRESH, RUN_BACKOFF } from './schedule';
+import { backoffDelay, NO_TOKEN_RETRY_AFTER_CAP_MS, refreshDelay, rejectedRetryDelay, REFRESH, RUN_BACKOFF } from './schedule';
 
 /** A token the manager holds, with its expiry on the monotonic clock. */
 export interface HeldToken {
@@ -169,8 +169,11 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         if (!NEEDS_A_PERSON.has(code)) {
           // The service or the hardware may answer in a moment (a network outage, a
           // UART another process holds): retry fast while the current token lasts.
-          const delay = backoffDelay(failures - 1, RUN_BACKOFF, clocks.random, (error as EreceiptError).retryAfterMs);
-          if (reportTry(failures)) log.warn(`${message.replace(/: try again later$/, '')}; try ${failures}, next in ${Math.ceil(delay / 1000)} s${valid() ? ', the current token is still served' : ''}`);
+          const asked = (error as EreceiptError).retryAfterMs;
+          const capped = asked !== undefined && !valid() && asked > NO_TOKEN_RETRY_AFTER_CAP_MS;
+          const delay = backoffDelay(failures - 1, RUN_BACKOFF, clocks.random, capped ? NO_TOKEN_RETRY_AFTER_CAP_MS : asked);
+          const note = valid() ? ', the current token is still served' : capped ? `, sooner than the service asked since there is no valid token` : '';
+          if (reportTry(failures) || capped) log.warn(`${message.replace(/: try again later$/, '')}; try ${failures}, next in ${Math.ceil(delay / 1000)} s${note}`);
           nextAttemptMono = clocks.monotonic() + delay;
         } else {
           // Only a person can mend this (new credentials, a fixed file); ask again now and then.

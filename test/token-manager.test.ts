@@ -117,6 +117,36 @@ describe('failures', () => {
     await m.close();
   });
 
+  it('with no valid token, a Retry-After over 15 minutes is cut to 15 minutes, and the log says so; with one, it is obeyed', async () => {
+    const clock = createVirtualClock(undefined, () => 0);
+    const lines: string[] = [];
+    const calls: number[] = [];
+    const m = manager(clock, async () => {
+      calls.push(clock.monotonic());
+      throw transient(HOUR);
+    }, { log: quietLog(lines) });
+    m.start();
+    await clock.advance(0);
+    expect(calls).toHaveLength(1);
+    expect(m.state().nextAttemptAt).toBe(clock.now() + 15 * MINUTE);
+    expect(lines).toEqual(['ereceipt-auth: warning: identity service is busy (HTTP 503); try 1, next in 900 s, sooner than the service asked since there is no valid token\n']);
+    await clock.advance(15 * MINUTE);
+    expect(calls).toHaveLength(2);
+    await m.close();
+
+    // Holding a valid token, the service's word is kept: the token is still served meanwhile.
+    let fail = false;
+    const held = manager(clock, async () => {
+      if (fail) throw transient(HOUR);
+      return { token: tokenSet(7200), obtainedAt: clock.now() };
+    });
+    await held.getToken();
+    fail = true;
+    await clock.advance(6480_000); // the renewal, at 90 % of the life with random 0
+    expect(held.state().nextAttemptAt).toBe(clock.now() + HOUR);
+    await held.close();
+  });
+
   it('a rejection is logged once, retried about every 15 minutes, and shows in the state', async () => {
     const clock = createVirtualClock(undefined, () => 0.5);
     let logins = 0;

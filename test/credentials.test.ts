@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { credentialsFileState, readCredentials, writeCredentials, type Credentials } from '../src/credentials';
 import { EreceiptError } from '../src/errors';
-import { Secret } from '../src/secret';
+import { redact, Secret } from '../src/secret';
 import { needs } from './helpers/needs';
 import { useTempDir } from './helpers/temp-dir';
 
@@ -133,5 +133,19 @@ describe('Secret', () => {
     expect(JSON.stringify({ s })).toBe('{"s":"[redacted]"}');
     expect(inspect({ s })).not.toContain('hunter2');
     expect(s.reveal()).toBe('hunter2-very-secret');
+  });
+
+  it.each([
+    ['as is', (v: string) => `bad key ${v} really`, 'bad key [redacted] really'],
+    ['upper-cased', (v: string) => `bad key ${v.toUpperCase()}`, 'bad key [redacted]'],
+    ['URL-encoded', (v: string) => `echo: client_secret=${encodeURIComponent(v)}&x=1`, 'echo: client_secret=[redacted]&x=1'],
+    ['form-encoded', (v: string) => `echo: client_secret=${new URLSearchParams({ v }).toString().slice(2)}&x=1`, 'echo: client_secret=[redacted]&x=1'],
+    ['most of it', (v: string) => `key starts ${v.slice(0, -3)}...`, 'key starts [redacted]...'],
+    ['a piece of 8 from the middle', (v: string) => `got <${v.slice(5, 13)}>`, 'got <[redacted]>'],
+    ['a piece of 7 is left alone', (v: string) => `got <${v.slice(5, 12)}>`, 'got <b/c d+e>'],
+  ])('redact hides a secret echoed %s', (_name, echo, expected) => {
+    const value = 'Sx9a/b/c d+e=f&g%h-0123';
+    new Secret(value);
+    expect(redact(echo(value))).toBe(expected);
   });
 });

@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     show('Provision the terminal (values piped on stdin, checked with the service)', `printf 'client_id=...\\nclient_secret=...\\npresharedkey=...\\n' | ereceipt-auth ${c} provision --stdin`, run);
     expectStatus(run, 0, 'provision');
 
-    run = await cli(['--config', config, 'provision', '--stdin'], lines('wrong-presharedkey-typed-by-hand'));
+    run = await cli(['--config', config, 'provision', '--stdin'], lines('0000-typed-wrong-by-hand-42'));
     show('Provision again with a mistyped presharedkey: refused, old credentials kept', `... | ereceipt-auth ${c} provision --stdin`, run);
     expectStatus(run, 77, 'provision with a wrong key');
 

@@ -48,14 +48,17 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
 }
 
 /**
- * Makes the folder 0700 if it is missing (and makes the new folders' entries
- * durable), or narrows an existing one of ours to 0700. A shared folder (sticky,
- * or someone else's, like /tmp) is refused: the file needs a folder of its own.
+ * Makes the folder 0700 if it is missing, with its new entries made durable and,
+ * when root makes it, owned by whoever owns the folder above (the service user's
+ * own folder stays the service user's). A folder that exists is never re-moded
+ * (it may be `/` or `/etc`): one that others may use is refused, by name.
  */
 async function privateFolder(dir: string, what: string): Promise<void> {
   const first = await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   if (first !== undefined) {
+    const owner = process.getuid?.() === 0 ? await fs.stat(dirname(first)) : undefined;
     for (let made = dir; ; made = dirname(made)) {
+      if (owner && owner.uid !== 0) await fs.chown(made, owner.uid, owner.gid);
       await syncDir(dirname(made));
       if (made === first) break;
     }
@@ -63,14 +66,10 @@ async function privateFolder(dir: string, what: string): Promise<void> {
   }
   const stat = await fs.stat(dir);
   if ((stat.mode & 0o077) === 0) return;
-  const mine = stat.uid === process.getuid?.();
-  if (!mine || (stat.mode & 0o1000) !== 0) {
-    throw new EreceiptError(
-      'ERR_FILE_WRITE',
-      `the folder ${dir} of the ${what} is open to other users (mode ${(stat.mode & 0o7777).toString(8)}) and not this service's to change: give the file a folder of its own`,
-    );
-  }
-  await fs.chmod(dir, 0o700);
+  throw new EreceiptError(
+    'ERR_FILE_WRITE',
+    `the folder ${dir} of the ${what} is open to other users (mode ${(stat.mode & 0o7777).toString(8)}), and a folder that exists is never changed: run chmod 700 ${dir} if it is the service's own, or give the file a folder of its own`,
+  );
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -1,12 +1,13 @@
 // The built bundle, run as a boot script or a technician would, against the
 // identity-service simulator over real loopback HTTP, with real files.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { startIdentitySim, type IdentitySim, type SimTerminal } from '../scripts/identity-sim';
 import { BUNDLE, runBundle, transcript } from './helpers/bundle';
+import { needs } from './helpers/needs';
 import { useTempDir } from './helpers/temp-dir';
 
 
@@ -267,13 +268,37 @@ describe('exit 0', () => {
     expect(existsSync(s.tokenFile)).toBe(false);
   });
 
-  it('narrows an existing token folder of its own to 0700', async () => {
+  it.each([
+    ['an existing folder of its own', (dir: string) => join(dir, 'run')],
+    ['the configuration folder itself', (dir: string) => dir],
+  ])('never re-modes %s: one open to others is refused by name (73), and stays as it was', async (_name, folderOf) => {
     const s = await provisioned();
-    mkdirSync(join(s.dir, 'run'), { mode: 0o755 });
-    chmodSync(join(s.dir, 'run'), 0o755);
+    const folder = folderOf(s.dir);
+    mkdirSync(folder, { recursive: true });
+    chmodSync(folder, 0o755);
+    const tokenFile = join(folder, 'token.json');
+    writeFileSync(s.config, JSON.stringify({ ...JSON.parse(readFileSync(s.config, 'utf8')), tokenFile }));
+    const boot = await runBundle(['--config', s.config, 'boot']);
+    expect(boot.status).toBe(73);
+    expect(boot.stderr).toBe(
+      `ereceipt-auth: error: the folder ${folder} of the token file is open to other users (mode 755), and a folder that exists is never changed: run chmod 700 ${folder} if it is the service's own, or give the file a folder of its own\n`,
+    );
+    expect(statSync(folder).mode & 0o7777).toBe(0o755);
+    expect(existsSync(tokenFile)).toBe(false);
+  });
+
+  needs('root')('folders it makes as root belong to the owner of the folder above: the service user is not locked out', async () => {
+    const s = await provisioned();
+    const home = join(s.dir, 'service-home');
+    mkdirSync(home, { mode: 0o700 });
+    chownSync(home, 65534, 65534);
+    const tokenFile = join(home, 'run', 'ereceipt', 'token.json');
+    writeFileSync(s.config, JSON.stringify({ ...JSON.parse(readFileSync(s.config, 'utf8')), tokenFile }));
     expect((await runBundle(['--config', s.config, 'boot'])).status).toBe(0);
     noteTokens(s);
-    expect(statSync(join(s.dir, 'run')).mode & 0o777).toBe(0o700);
+    for (const made of [join(home, 'run'), join(home, 'run', 'ereceipt')]) expect(statSync(made)).toMatchObject({ uid: 65534, gid: 65534, mode: expect.any(Number) });
+    expect(statSync(join(home, 'run')).mode & 0o777).toBe(0o700);
+    expect(statSync(tokenFile).uid).toBe(65534);
   });
 
   it('a reader that goes away is not an error', async () => {
@@ -387,7 +412,7 @@ describe('failures: one line on stderr, the exit status of SPEC.md', () => {
   it('77: credentials rejected, never retried, old credentials kept', async () => {
     const s = await provisioned();
     const before = readFileSync(s.credentialsFile);
-    const wrong = { ...terminal, presharedKey: 'a-mistyped-presharedkey-value' };
+    const wrong = { ...terminal, presharedKey: 'a-mistyped-psk-value-0001' };
     await fails(['--config', s.config, 'provision', '--stdin'], 77, /^ereceipt-auth: error: presharedkey rejected by the identity service \(invalid_presharedkey\): re-run provisioning; nothing was saved\n$/, input(wrong));
     expect(readFileSync(s.credentialsFile).equals(before)).toBe(true);
 
@@ -441,7 +466,7 @@ describe('failures: one line on stderr, the exit status of SPEC.md', () => {
     expect((JSON.parse(fresh.stdout) as { credentials: { state: string } }).credentials.state).toBe('absent');
     expect(fresh.stderr).toBe('ereceipt-auth: error: there is no token: the terminal is not provisioned: run "ereceipt-auth provision"\n');
 
-    const wrong = { ...terminal, presharedKey: 'a-mistyped-presharedkey-value' };
+    const wrong = { ...terminal, presharedKey: 'a-mistyped-psk-value-0001' };
     expect((await runBundle(['--config', s.config, 'provision', '--stdin', '--offline'], { input: input(wrong) })).status).toBe(0);
     expect((await runBundle(['--config', s.config, 'boot'])).status).toBe(77);
     const rejected = await runBundle(['--config', s.config, 'status']);
@@ -456,7 +481,7 @@ describe('failures: one line on stderr, the exit status of SPEC.md', () => {
 
 // Last: the whole transcript of this file.
 afterAll(() => {
-  const secrets = [terminal.clientSecret, terminal.presharedKey, 'rotated-on-the-portal-0001', 'a-mistyped-presharedkey-value', ...tokensSeen];
+  const secrets = [terminal.clientSecret, terminal.presharedKey, 'rotated-on-the-portal-0001', 'a-mistyped-psk-value-0001', ...tokensSeen];
   expect(tokensSeen.size).toBeGreaterThan(3);
   const stateFiles = setups.map((s) => join(s.dir, 'run', 'state.json')).filter((f) => existsSync(f));
   expect(stateFiles.length).toBeGreaterThan(5);

@@ -29,6 +29,7 @@ it.each([
   ['a token file that could not be written', report('absent', 'ok', 'ERR_FILE_WRITE'), 73, /the last login failed/],
   ['an internal error last', report('absent', 'ok', 'ERR_INTERNAL'), 70, /the last login failed/],
   ['an unknown code in the state file', report('absent', 'ok', 'ERR_FROM_THE_FUTURE'), 75, /^there is no token, the identity service/],
+  ['a code that is a property of every object', report('absent', 'ok', 'toString'), 75, /^there is no token, the identity service/],
 ] as const)('%s', (_name, r, exitStatus, message) => {
   const error = whyNoToken(r);
   if (exitStatus === undefined) {

@@ -11,7 +11,11 @@ const FIELDS: Field[] = ['client_id', 'client_secret', 'presharedkey'];
 const HIDDEN: Record<Field, boolean> = { client_id: false, client_secret: true, presharedkey: true };
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** The refusals a technician can mend by typing one value again. */
-const REFUSED_FIELD: Record<string, Field> = { invalid_client: 'client_id', invalid_clientsecret: 'client_secret', invalid_presharedkey: 'presharedkey' };
+const REFUSED_FIELD = new Map<string, Field>([
+  ['invalid_client', 'client_id'],
+  ['invalid_clientsecret', 'client_secret'],
+  ['invalid_presharedkey', 'presharedkey'],
+]);
 const WIDTH = 79;
 
 /**
@@ -61,7 +65,7 @@ async function converse(ctx: CommandContext, offline: boolean, editor: LineEdito
         if (editor.signal.aborted) throw new EreceiptError('ERR_INTERRUPTED', 'stopped: the previous credentials are in place', { cause: error });
         if (!isEreceiptError(error)) throw error;
         say(upToRemedy(error.message));
-        const field = error.oauthError ? REFUSED_FIELD[error.oauthError] : undefined;
+        const field = error.oauthError ? REFUSED_FIELD.get(error.oauthError) : undefined;
         const retryable = error.code === 'ERR_SERVICE_UNAVAILABLE';
         const again = retryable ? await yes(editor, 'Try again? [Y/n]: ', true) : field !== undefined && (await yes(editor, `Type ${field} again? [Y/n]: `, true));
         if (!again) throw new EreceiptError(error.code, `${error.message}; nothing was saved`, { cause: error });

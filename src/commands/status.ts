@@ -70,7 +70,7 @@ export function whyNoToken(report: StatusReport): EreceiptError | undefined {
   if (credentials.state === 'unreadable') return new EreceiptError('ERR_CREDENTIALS_UNREADABLE', `${none}: the credentials file cannot be used here: re-run provisioning`);
   const code = lastError?.code;
   if (code === 'ERR_CREDENTIALS_REJECTED') return new EreceiptError('ERR_CREDENTIALS_REJECTED', `${none}: the identity service rejected the credentials (see last error): re-run provisioning`);
-  if (code !== undefined && code in exitStatusOf && code !== 'ERR_SERVICE_UNAVAILABLE') {
+  if (code !== undefined && Object.prototype.hasOwnProperty.call(exitStatusOf, code) && code !== 'ERR_SERVICE_UNAVAILABLE') {
     return new EreceiptError(code as ErrorCode, `${none}: the last login failed (see last error)`);
   }
   const service = report.service?.running ? ': the service keeps trying' : ': run "ereceipt-auth boot", or start the service';

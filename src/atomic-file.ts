@@ -58,7 +58,8 @@ async function privateFolder(dir: string, what: string): Promise<void> {
   if (first !== undefined) {
     const owner = process.getuid?.() === 0 ? await fs.stat(dirname(first)) : undefined;
     for (let made = dir; ; made = dirname(made)) {
-      if (owner && owner.uid !== 0) await fs.chown(made, owner.uid, owner.gid);
+      // lchown: a folder swapped for a link meanwhile must not hand its target to that owner.
+      if (owner && owner.uid !== 0) await fs.lchown(made, owner.uid, owner.gid);
       await syncDir(dirname(made));
       if (made === first) break;
     }

@@ -6,8 +6,6 @@ module.exports = {
   transform: {
     '^.+\\.(t|j|mj)s$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
   },
-  // node-fetch v3 and its helpers ship ESM only: let swc turn them into CommonJS for jest.
-  transformIgnorePatterns: ['/node_modules/(?!(node-fetch|fetch-blob|formdata-polyfill|data-uri-to-buffer)/)'],
   testTimeout: 30000,
   // Most tests wait on child processes, sockets and timers rather than the CPU: two
   // workers halve the run on two cores (jest's default here would be one).

@@ -7,33 +7,25 @@ import { fileURLToPath } from 'node:url';
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const common = { bundle: true, platform: 'node', target: 'node18', format: 'cjs', logLevel: 'warning', legalComments: 'none' };
 
-// Code the product can never reach, cut to keep the bundle inside its 100 KiB:
-// - fetch-blob's 100 KB web-streams polyfill, used only where the runtime lacks
-//   ReadableStream (every Node we support, 18+, has it);
-// - node-fetch's multipart parser, used only by Response.formData(), never called;
-// - node-fetch's data: URL decoder, Blob and FormData support: the CLI sends one
-//   string body and reads answers with text(), never a blob, a form or a data: URL;
-// - serialport's port listing, which needs udevadm; terminals name their port.
+// Code the product can never reach, cut to keep the bundle small: serialport's port
+// listing, which needs udevadm; terminals name their port.
 const unreachable = {
   name: 'unreachable',
   setup(b) {
-    b.onResolve({ filter: /^web-streams-polyfill/ }, () => ({ path: 'web-streams-polyfill', namespace: 'unreachable' }));
-    b.onResolve({ filter: /multipart-parser\.js$/ }, () => ({ path: 'multipart-parser', namespace: 'unreachable' }));
     b.onResolve({ filter: /^\.\/linux-list$/ }, () => ({ path: 'linux-list', namespace: 'unreachable' }));
-    b.onResolve({ filter: /^(data-uri-to-buffer|fetch-blob\/from\.js)$/ }, (args) => ({ path: args.path, namespace: 'unreachable' }));
-    b.onResolve({ filter: /^(fetch-blob|formdata-polyfill\/esm\.min\.js)$/ }, (args) => ({ path: args.path, namespace: 'no-blobs' }));
-    // instanceof checks against these classes are false, as they are for every body the CLI sends.
-    b.onLoad({ filter: /.*/, namespace: 'no-blobs' }, () => ({
-      contents: `class Unused { constructor() { throw new Error('Blob and FormData are not in this build'); } }
-        export default Unused; export { Unused as FormData, Unused as formDataToBlob };`,
-      loader: 'js',
-    }));
     b.onLoad({ filter: /.*/, namespace: 'unreachable' }, (args) => ({
       // Loading it is harmless (interop probes such as __esModule see undefined); using it says why it fails.
       contents: `module.exports = new Proxy({}, { get(_, key) { if (typeof key !== 'string' || key === '__esModule' || key === 'then') return undefined; throw new Error('${'$'}{args.path} is not in this build'); } });`,
       loader: 'js',
     }));
   },
+};
+
+// node-fetch 2 on Node's own URL: its whatwg-url fallback never runs on Node 18+.
+// Its optional `encoding` (charset conversion for textConverted()) stays out.
+const nodeFetchOnNodeUrl = {
+  alias: { 'whatwg-url': fileURLToPath(new URL('whatwg-url-node.cjs', import.meta.url)) },
+  external: ['encoding'],
 };
 
 // serialport's JS goes into the bundle; its native binding is loaded from prebuilds/
@@ -47,13 +39,17 @@ const serialportParts = {
 };
 
 // Node modules loaded when first used rather than at start: zlib (node-fetch; the
-// CLI asks for uncompressed answers) and crypto (tweetnacl's random source, needed
-// only to write a credentials file).
+// CLI asks for uncompressed answers), https (node-fetch; only an https:// address
+// needs TLS) and crypto (tweetnacl's random source, needed only to write a
+// credentials file).
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(b) {
-    b.onResolve({ filter: /^node:zlib$/ }, (args) =>
+    b.onResolve({ filter: /^(node:)?zlib$/ }, (args) =>
       args.importer.includes('node-fetch') ? { path: fileURLToPath(new URL('lazy-zlib.cjs', import.meta.url)) } : undefined,
+    );
+    b.onResolve({ filter: /^(node:)?https$/ }, (args) =>
+      args.importer.includes('node-fetch') ? { path: fileURLToPath(new URL('lazy-https.cjs', import.meta.url)) } : undefined,
     );
     b.onResolve({ filter: /^crypto$/ }, (args) =>
       args.importer.includes('tweetnacl') ? { path: fileURLToPath(new URL('lazy-crypto.cjs', import.meta.url)) } : undefined,
@@ -80,15 +76,29 @@ const result = await build({
   plugins: [unreachable, serialBeside, lazyBuiltins],
   // The reference TweetNaCl port is 14 KB smaller than nacl-fast; on a few hundred
   // bytes of credentials the speed difference is microseconds.
-  alias: { tweetnacl: 'tweetnacl/nacl.js' },
+  alias: { tweetnacl: 'tweetnacl/nacl.js', ...nodeFetchOnNodeUrl.alias },
+  external: nodeFetchOnNodeUrl.external,
   metafile: true,
 });
 
 await build({
   ...common,
-  entryPoints: { demo: 'scripts/demo.ts', bench: 'scripts/bench.ts', soak: 'scripts/soak.ts', platforms: 'scripts/platforms.ts', 'identity-sim': 'scripts/identity-sim-main.ts', 'bench-node-fetch': 'scripts/bench-clients/node-fetch-only.ts' },
+  entryPoints: { demo: 'scripts/demo.ts', bench: 'scripts/bench.ts', soak: 'scripts/soak.ts', platforms: 'scripts/platforms.ts', 'identity-sim': 'scripts/identity-sim-main.ts' },
   outdir: 'build',
   sourcemap: 'inline',
+  alias: nodeFetchOnNodeUrl.alias,
+  external: nodeFetchOnNodeUrl.external,
+});
+
+// The bench's floor: the same POST by node-fetch alone, bundled as the product is.
+await build({
+  ...common,
+  entryPoints: ['scripts/bench-clients/node-fetch-only.ts'],
+  outfile: 'build/bench-node-fetch.js',
+  minify: true,
+  plugins: [lazyBuiltins],
+  alias: nodeFetchOnNodeUrl.alias,
+  external: nodeFetchOnNodeUrl.external,
 });
 
 chmodSync('dist/ereceipt-auth.js', 0o755);
@@ -111,7 +121,8 @@ await build({
   outfile: 'dist/index.js',
   define: { __VERSION__: JSON.stringify(version) },
   plugins: [serialportParts],
-  alias: { tweetnacl: 'tweetnacl/nacl.js', 'web-streams-polyfill/dist/ponyfill.es2018.js': 'node:stream/web' },
+  alias: { tweetnacl: 'tweetnacl/nacl.js', ...nodeFetchOnNodeUrl.alias },
+  external: nodeFetchOnNodeUrl.external,
 });
 
 // The native binding of the serial driver, for the Linux architectures the

@@ -28,7 +28,7 @@ export type HttpTransport = (url: string, init: HttpRequestInit) => Promise<Http
 const CONNECT_SHARE = 1 / 3;
 
 /**
- * The transport for real use: node-fetch v3 over agents that honour `caFile`,
+ * The transport for real use: node-fetch 2 over agents that honour `caFile`,
  * `legacyServerConnect` and a connect timeout. node-fetch is loaded on first use,
  * so commands that never reach the network never load it.
  */

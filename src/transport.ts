@@ -43,13 +43,15 @@ export function createTransport(config: Pick<Config, 'caFile' | 'legacyServerCon
     const { default: fetch } = await import('node-fetch');
     return fetch(url, {
       method: init.method,
-      headers: init.headers,
+      // Uncompressed answers are asked for, so zlib stays unloaded; one compressed
+      // anyway (a proxy, a misconfigured server) is still read.
+      headers: { 'accept-encoding': 'identity', ...init.headers },
       ...(init.body === undefined ? {} : { body: init.body }),
       signal: init.signal as never,
       redirect: 'manual',
       size: init.maxBodyBytes,
       agent: pickAgent,
-      compress: false,
+      compress: true,
     });
   };
 }

@@ -204,6 +204,26 @@ describe('transient failures: exit 75, Retry-After honoured', () => {
   });
 });
 
+it('asks for an uncompressed answer, and still reads one compressed anyway', async () => {
+  const { gzipSync } = await import('node:zlib');
+  const { createServer } = await import('node:http');
+  const seen: (string | undefined)[] = [];
+  const body = gzipSync(JSON.stringify({ access_token: 'eyJhbGciOiJub25lIn0.eyJzY29wZSI6Ikludm9pY2luZ0FQSSJ9.', token_type: 'Bearer', expires_in: 3600 }));
+  const server = createServer((req, res) => {
+    seen.push(req.headers['accept-encoding']);
+    req.resume().on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const token = await requestToken({ ...grant(), identityUrl: url }, { transport, timeoutMs: 5000 });
+    expect(token).toMatchObject({ tokenType: 'Bearer', expiresIn: 3600, scope: 'InvoicingAPI' });
+    expect(seen).toEqual(['identity']);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
 describe('TLS', () => {
   let server: Server;
   let url: string;

@@ -100,7 +100,7 @@ export interface IdentitySim {
   tokenRequestCount(): number;
   /** Queues faults; each token-endpoint request consumes the oldest one, if any. */
   injectFaults(...faults: SimFault[]): void;
-  /** Sets the lifetime of tokens issued from now on (whole seconds, 0 or more). */
+  /** Sets the lifetime of tokens issued from now on (seconds, 0 or more; a fraction makes `exp` a fraction past `nbf`). */
   setLifetime(seconds: number): void;
   /** Registers a terminal; throws if its `clientId` is already registered. */
   addTerminal(t: SimTerminal): void;
@@ -266,7 +266,8 @@ function validateTokenRequest(
 }
 
 function checkLifetime(seconds: number, what: string): void {
-  if (!Number.isInteger(seconds) || seconds < 0) throw new RangeError(`${what} must be a whole number of seconds, 0 or more`);
+  // Fractions too (a hostile service's 1 ms tokens); the real service issues 3600.
+  if (!Number.isFinite(seconds) || seconds < 0) throw new RangeError(`${what} must be a number of seconds, 0 or more`);
 }
 
 function checkFault(fault: SimFault): void {

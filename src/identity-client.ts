@@ -41,6 +41,13 @@ const MAX_BODY_BYTES = 64 * 1024;
 const MAX_RETRY_AFTER_MS = 60 * 60 * 1000;
 /** The seed says tokens live one hour; a week is already far past anything plausible. */
 const MAX_LIFETIME_SECONDS = 7 * 86_400;
+/**
+ * The shortest lifetime the terminal can use: renewals come at three quarters of a
+ * token's life at the earliest, so a token this short is renewed at most 16 times a
+ * minute. Anything shorter (1 ms, exp just past nbf) is a broken answer, retried with
+ * backoff like any other, never a token held. The real service issues 3600 s.
+ */
+export const MIN_LIFETIME_SECONDS = 5;
 
 export function tokenEndpoint(identityUrl: string): string {
   return `${identityUrl}/connect/token`;
@@ -117,10 +124,18 @@ export function processTokenResponse(grant: TokenGrant, response: HttpResponse, 
     if (inToken !== undefined && inToken <= 0) {
       throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'identity service answered without a usable token (its exp is not after its nbf): try again later', details);
     }
+    const expiresIn = inToken === undefined ? stated : Math.min(stated, inToken);
+    if (expiresIn < MIN_LIFETIME_SECONDS) {
+      throw new EreceiptError(
+        'ERR_SERVICE_UNAVAILABLE',
+        `identity service answered without a usable token (it lasts ${lifetimeText(expiresIn)} s, under the ${MIN_LIFETIME_SECONDS} s a terminal can use): try again later`,
+        details,
+      );
+    }
     return {
       accessToken,
       tokenType: 'Bearer',
-      expiresIn: inToken === undefined ? stated : Math.min(stated, inToken),
+      expiresIn,
       ...(scope ? { scope } : {}),
       claims,
       ...(serverDate === undefined ? {} : { serverDate }),
@@ -155,8 +170,26 @@ export function processTokenResponse(grant: TokenGrant, response: HttpResponse, 
 
 /** One Authenticate POS exchange: request, then the verdict on its answer. */
 export async function requestToken(grant: TokenGrant, options: GrantOptions): Promise<TokenSet> {
+  const now = options.now ?? Date.now;
+  const startedAt = now();
   const { response, body } = await tokenGrantRequest(grant, options);
-  return processTokenResponse(grant, response, body, options.now);
+  const token = processTokenResponse(grant, response, body, now);
+  // The lifetime counts from when the request left: a slow answer may bring a token
+  // that is already (nearly) spent, which no caller may be handed as a success.
+  const leftMs = startedAt + token.expiresIn * 1000 - now();
+  if (leftMs < (MIN_LIFETIME_SECONDS / 2) * 1000) {
+    throw new EreceiptError(
+      'ERR_SERVICE_UNAVAILABLE',
+      `identity service answered too slowly: the token had ${lifetimeText(Math.max(0, leftMs / 1000))} s of its life left when it arrived: try again later`,
+      { httpStatus: response.status },
+    );
+  }
+  return token;
+}
+
+/** "0.001", "2.5", "30": a lifetime as the service stated it, short or not. */
+function lifetimeText(seconds: number): string {
+  return seconds >= 10 ? String(Math.floor(seconds)) : String(Number(seconds.toFixed(3)));
 }
 
 /** What was refused, and what to do about it, for each error code of the seed. */

@@ -121,6 +121,24 @@ it("the token's own lifetime (exp - nbf) wins over a longer expires_in", async (
   expect((await requestToken(grant(), { transport, timeoutMs: 5000 })).expiresIn).toBe(300);
 });
 
+it('a token that arrives with less than 2.5 s of its life left is a transient failure, not a token', async () => {
+  sim.setLifetime(12);
+  try {
+    // The wall clock as the request sees it: 10 s pass between the request leaving and the answer arriving.
+    let calls = 0;
+    const now = () => 1_000_000 + (calls++ === 0 ? 0 : 10_000);
+    const error = await requestToken(grant(), { transport, timeoutMs: 5000, now }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_SERVICE_UNAVAILABLE', httpStatus: 200 });
+    expect((error as Error).message).toBe('identity service answered too slowly: the token had 2 s of its life left when it arrived: try again later');
+    // The same answer with 3 s left is a token.
+    calls = 0;
+    const fast = () => 1_000_000 + (calls++ === 0 ? 0 : 9000);
+    await expect(requestToken(grant(), { transport, timeoutMs: 5000, now: fast })).resolves.toMatchObject({ expiresIn: 12 });
+  } finally {
+    sim.setLifetime(3600);
+  }
+});
+
 describe('transient failures: exit 75, Retry-After honoured', () => {
   it.each([
     [429, '30', 30_000, /^identity service is busy \(HTTP 429, asks to wait 30 s\): try again later$/],

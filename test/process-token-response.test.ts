@@ -67,7 +67,8 @@ describe('200: a token', () => {
     ['expires_in, when the token has no nbf', 3600, { exp: nbf + 600 }, 3600],
     ['expires_in, never iat', 3600, { iat: nbf, exp: nbf + 600 }, 3600],
     ['expires_in, when the token has no claims at all', 1800, {}, 1800],
-    ['a fractional expires_in as stated', 0.5, {}, 0.5],
+    ['a fractional expires_in as stated', 7.5, {}, 7.5],
+    ['the shortest usable lifetime', 5, {}, 5],
   ])('lifetime: %s', (_name, expiresIn, claims, expected) => {
     expect((run(200, ok({ access_token: jwt(claims), expires_in: expiresIn })) as TokenSet).expiresIn).toBe(expected);
   });
@@ -101,6 +102,9 @@ describe('200 without a usable token: transient (75), never held as a token', ()
     ['expires_in of a year', ok({ expires_in: 365 * 86_400 }), 'expires_in is over 7 days'],
     ['exp before nbf', ok({ access_token: jwt({ nbf, exp: nbf - 1 }) }), 'its exp is not after its nbf'],
     ['exp equal to nbf', ok({ access_token: jwt({ nbf, exp: nbf }) }), 'its exp is not after its nbf'],
+    ['a lifetime of 1 ms', ok({ expires_in: 0.001 }), 'it lasts 0.001 s, under the 5 s a terminal can use'],
+    ['a lifetime just under the floor', ok({ expires_in: 4.999 }), 'it lasts 4.999 s, under the 5 s a terminal can use'],
+    ['exp one second past nbf, expires_in an hour', ok({ access_token: jwt({ nbf, exp: nbf + 1 }) }), 'it lasts 1 s, under the 5 s a terminal can use'],
   ])('%s', (_name, body, problem) => {
     const error = run(200, body) as EreceiptError;
     expect(error).toBeInstanceOf(EreceiptError);

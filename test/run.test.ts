@@ -128,13 +128,13 @@ it('keeps the token file valid for 30 s of 8-second tokens, whole at every read,
 
 it('a taxpayer without B2C is warned about once, not at every renewal, and the token file names it', async () => {
   const { config, tokenFile } = await provisioned();
-  const b2bOnly: SimTerminal = { ...terminal, clientId: 'run-client-b2b-only', tags: ['B2B'], rin: '200300400', lifetimeSeconds: 2 };
+  const b2bOnly: SimTerminal = { ...terminal, clientId: 'run-client-b2b-only', tags: ['B2B'], rin: '200300400', lifetimeSeconds: 5 };
   sim.addTerminal(b2bOnly);
   expect((await runBundle(['--config', config, 'provision', '--stdin', '--offline'], { input: lines(b2bOnly) })).status).toBe(0);
   const service = startRun(config);
   try {
     const renewals = () => (service.stderr().match(/token renewed/g) ?? []).length;
-    await waitFor(() => renewals() >= 4, 15_000);
+    await waitFor(() => renewals() >= 3, 15_000);
     const warnings = service.stderr().split('\n').filter((line) => line.includes('B2C'));
     expect(warnings).toEqual(['<4>ereceipt-auth: warning: the token does not carry the B2C tag, so this taxpayer cannot submit receipts: ask for the B2C tag on the taxpayer portal']);
     expect(JSON.parse(readFileSync(tokenFile, 'utf8'))).toMatchObject({ taxpayer_rin: '200300400', taxpayer_tags: ['B2B'] });
@@ -252,4 +252,31 @@ it('a rejection is logged once, the service keeps running, and status shows the 
   // Written as it stopped: within the last few seconds, not some other time.
   expect(Date.parse(after.service.stoppedAt)).toBeLessThanOrEqual(stoppedBy);
   expect(Date.parse(after.service.stoppedAt)).toBeGreaterThan(stoppedBy - 5000);
+}, 30_000);
+
+it('1 ms tokens are a failing service, not a renewal loop: a few logins with backoff, no token file, boot exits 75', async () => {
+  const { config, tokenFile } = await provisioned();
+  const shortLived: SimTerminal = { ...terminal, clientId: 'run-client-1ms', lifetimeSeconds: 0.001 };
+  sim.addTerminal(shortLived);
+  expect((await runBundle(['--config', config, 'provision', '--stdin', '--offline'], { input: lines(shortLived) })).status).toBe(0);
+  const before = sim.requests.length;
+  const service = startRun(config);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    const logins = sim.requests.length - before;
+    // Backoff with full jitter, ceilings 1, 2, 4 … 60 s: a tenth login within 6 s needs
+    // the 5th to 9th waits (ceilings 16 to 60 s) all under 6 s, odds under 1 in 10,000.
+    // The loop this replaces made about 130 logins a second.
+    expect(logins).toBeGreaterThanOrEqual(2);
+    expect(logins).toBeLessThanOrEqual(9);
+    expect(existsSync(tokenFile)).toBe(false);
+    expect(service.stderr()).toContain('identity service answered without a usable token (it lasts 0.001 s, under the 5 s a terminal can use); try 1, next in');
+    expect(service.stderr()).not.toContain('token renewed');
+  } finally {
+    expect((await stop(service)).status).toBe(0);
+  }
+  const boot = await runBundle(['--config', config, 'boot', '--wait', '0']);
+  expect(boot.status).toBe(75);
+  expect(boot.stderr).toBe('ereceipt-auth: error: identity service answered without a usable token (it lasts 0.001 s, under the 5 s a terminal can use): try again later\n');
+  expect(existsSync(tokenFile)).toBe(false);
 }, 30_000);

@@ -53,7 +53,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
  * own folder stays the service user's). A folder that exists is never re-moded
  * (it may be `/` or `/etc`): one that others may use is refused, by name.
  */
-async function privateFolder(dir: string, what: string): Promise<void> {
+export async function privateFolder(dir: string, what: string): Promise<void> {
   const first = await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   if (first !== undefined) {
     const owner = process.getuid?.() === 0 ? await fs.stat(dirname(first)) : undefined;

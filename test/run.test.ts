@@ -1,7 +1,7 @@
 // The resident service as init would run it: the built bundle's `run`, against the
 // identity-service simulator over loopback HTTP, with real files and real signals.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startIdentitySim, type IdentitySim, type SimTerminal } from '../scripts/identity-sim';
 import { BUNDLE, runBundle } from './helpers/bundle';
@@ -280,3 +280,48 @@ it('1 ms tokens are a failing service, not a renewal loop: a few logins with bac
   expect(boot.stderr).toBe('ereceipt-auth: error: identity service answered without a usable token (it lasts 0.001 s, under the 5 s a terminal can use): try again later\n');
   expect(existsSync(tokenFile)).toBe(false);
 }, 30_000);
+
+describe('one service per token file', () => {
+  it('a second run exits 75 at once naming the first; status names the running one; the lock goes on stop', async () => {
+    const { config, tokenFile } = await provisioned();
+    const lock = join(tokenFile, '..', 'run.pid');
+    const first = startRun(config);
+    try {
+      await waitFor(() => existsSync(tokenFile), 15_000);
+      const before = sim.requests.length;
+      const started = Date.now();
+      const second = await runBundle(['--config', config, 'run']);
+      expect(second.status).toBe(75);
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(second.stderr).toBe(
+        `ereceipt-auth: error: ereceipt-auth run is already running as pid ${first.child.pid} (lock ${lock}): stop it first; "ereceipt-auth status" shows it\n`,
+      );
+      expect(sim.requests.length).toBe(before);
+      const status = JSON.parse((await runBundle(['--config', config, 'status', '--json'])).stdout) as { service: { running: boolean; pid: number } };
+      expect(status.service).toMatchObject({ running: true, pid: first.child.pid });
+    } finally {
+      expect((await stop(first)).status).toBe(0);
+    }
+    expect(existsSync(lock)).toBe(false);
+    const after = JSON.parse((await runBundle(['--config', config, 'status', '--json'])).stdout) as { service: { running: boolean; pid: number } };
+    expect(after.service).toMatchObject({ running: false, pid: first.child.pid });
+  }, 30_000);
+
+  it.each([
+    ['a dead pid (kill -9, a power cut)', () => '2147483646 12345\n'],
+    ['a live pid that started at another time (a reused pid)', () => `${process.pid} 1\n`],
+    ['garbage', () => 'not a pid file'],
+  ])('a stale lock from %s is taken over', async (_name, content) => {
+    const { config, tokenFile } = await provisioned();
+    const lock = join(tokenFile, '..', 'run.pid');
+    mkdirSync(join(tokenFile, '..'), { recursive: true, mode: 0o700 });
+    writeFileSync(lock, content(), { mode: 0o600 });
+    const service = startRun(config);
+    try {
+      await waitFor(() => existsSync(tokenFile), 15_000);
+      expect(readFileSync(lock, 'utf8')).toMatch(new RegExp(`^${service.child.pid} \\d+\\n$`));
+    } finally {
+      expect((await stop(service)).status).toBe(0);
+    }
+  }, 30_000);
+});

@@ -4,6 +4,7 @@ import { EreceiptError } from '../errors';
 import { createLogger } from '../log';
 import { hasB2c, NO_B2C_WARNING } from '../jwt';
 import { loginOnce } from '../login';
+import { acquireRunLock, type RunLock } from '../run-lock';
 import { redact } from '../secret';
 import { recordState, tokenFileFromHeld, writeTokenFile, type ServiceState } from '../token-file';
 import { createTokenManager, type HeldToken, type ManagerState, type TokenManager } from '../token-manager';
@@ -159,7 +160,10 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
     }
   }
 
+  let lock: RunLock | undefined;
   try {
+    // One service per token file: a second one would log in and write beside the first.
+    lock = await acquireRunLock(parts.config.tokenFile);
     if (!stopRequested) await begin('started');
     const poll = setInterval(() => void checkCredentials(), CHECK_MS);
     await stopped;
@@ -172,6 +176,7 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
     if (last) await recordService(last, true);
     await writing;
   } finally {
+    await lock?.release();
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
     process.off('SIGHUP', onHup);

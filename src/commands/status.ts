@@ -2,7 +2,7 @@ import { resolveOsVersion } from '../config';
 import { readCredentials } from '../credentials';
 import { EreceiptError, exitStatusOf, type ErrorCode } from '../errors';
 import { hasB2c } from '../jwt';
-import { isAlive } from '../pid';
+import { lockHolder } from '../run-lock';
 import { printable } from '../printable';
 import { redact } from '../secret';
 import { readState, readTokenFile, secondsLeft } from '../token-file';
@@ -136,16 +136,19 @@ async function collect(ctx: CommandContext, trace: boolean): Promise<StatusRepor
   if (state.last_success_at) report.lastSuccessAt = state.last_success_at;
   if (state.last_error) report.lastError = { ...state.last_error, message: redact(state.last_error.message) };
   if (typeof state.clock_offset_seconds === 'number') report.clockOffsetSeconds = state.clock_offset_seconds;
-  if (state.service) {
-    const { pid, started_at: startedAt, stopped_at: stoppedAt, next_attempt_at: nextAttemptAt, rejected, requests } = state.service;
+  // The lock names the live service for sure (pid and start time); the state file says what the last one did.
+  const holder = await lockHolder(config.tokenFile);
+  const last = state.service;
+  if (last || holder) {
+    const same = last !== undefined && holder?.pid === last.pid;
     report.service = {
-      running: stoppedAt === undefined && isAlive(pid),
-      pid,
-      startedAt,
-      ...(stoppedAt ? { stoppedAt } : {}),
-      ...(nextAttemptAt ? { nextAttemptAt } : {}),
-      rejected,
-      requests,
+      running: holder !== undefined,
+      pid: holder?.pid ?? (last as NonNullable<typeof last>).pid,
+      startedAt: last && (same || !holder) ? last.started_at : (holder as NonNullable<typeof holder>).since,
+      ...(last?.stopped_at && !holder ? { stoppedAt: last.stopped_at } : {}),
+      ...(last?.next_attempt_at && (same || !holder) ? { nextAttemptAt: last.next_attempt_at } : {}),
+      rejected: same || !holder ? (last?.rejected ?? false) : false,
+      requests: same || !holder ? (last?.requests ?? 0) : 0,
     };
   }
   return report;

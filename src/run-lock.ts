@@ -1,4 +1,4 @@
-import { constants, promises as fs, readFileSync } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { privateFolder } from './atomic-file';
 import { EreceiptError, systemCode } from './errors';
@@ -28,7 +28,7 @@ export function processStartTime(pid: number): string | undefined {
 }
 
 function parse(text: string): LockHolder | undefined {
-  const match = /^(\d{1,10}) (\d{0,20})\n?$/.exec(text);
+  const match = /^(\d{1,10}) (\d{0,20})$/.exec(text);
   if (!match) return undefined;
   return { pid: Number(match[1]), startTime: match[2] as string };
 }
@@ -42,18 +42,13 @@ function isLive(holder: LockHolder): boolean {
 
 async function readHolder(path: string): Promise<{ text: string; holder: LockHolder | undefined; since?: string } | undefined> {
   try {
-    // O_NOFOLLOW | O_NONBLOCK: a link or a FIFO planted in its place is not read through.
-    const handle = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    try {
-      const stat = await handle.stat();
-      if (!stat.isFile() || stat.size > 64) return { text: '', holder: undefined };
-      const text = (await handle.readFile()).toString('latin1');
-      return { text, holder: parse(text), since: stat.mtime.toISOString() };
-    } finally {
-      await handle.close();
-    }
+    // The lock is a symbolic link whose target is the text: it is never followed.
+    const text = await fs.readlink(path);
+    const since = (await fs.lstat(path)).mtime.toISOString();
+    return { text, holder: parse(text), since };
   } catch (error) {
     if (systemCode(error) === 'ENOENT') return undefined;
+    // Not a link (a file or a folder planted there): no holder, so stale.
     return { text: '', holder: undefined };
   }
 }
@@ -71,8 +66,8 @@ export interface RunLock {
 }
 
 /**
- * Takes the lock of the resident service: a pid file beside the token file, created
- * exclusively. One left by a process that died (kill -9, a power cut) is stale by
+ * Takes the lock of the resident service: `run.pid` beside the token file, a
+ * symbolic link to "<pid> <start time>" created exclusively. One left by a process that died (kill -9, a power cut) is stale by
  * its pid, or by its start time when the pid was reused, and is taken over. A live
  * holder makes this a failure (75) that names it: two services side by side would
  * both log in and both write.
@@ -80,15 +75,12 @@ export interface RunLock {
 export async function acquireRunLock(tokenFile: string): Promise<RunLock> {
   const path = runLockPath(tokenFile);
   await privateFolder(dirname(path), 'run lock');
-  const own = `${process.pid} ${processStartTime(process.pid) ?? ''}\n`;
+  const own = `${process.pid} ${processStartTime(process.pid) ?? ''}`;
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      const handle = await fs.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-      try {
-        await handle.writeFile(own);
-      } finally {
-        await handle.close();
-      }
+      // A symbolic link is made whole or not at all, exclusively, and needs no data
+      // block: the lock is taken even on a full tmpfs, where the token file is retried.
+      await fs.symlink(own, path);
       return {
         path,
         async release() {
@@ -127,6 +119,7 @@ async function takeStale(path: string, staleText: string): Promise<void> {
     return;
   }
   const moved = await readHolder(aside);
-  if (moved?.text !== staleText) await fs.link(aside, path).catch(() => {});
+  // Not the stale one after all: another run has just taken the lock; give it back.
+  if (moved !== undefined && moved.text !== staleText && moved.holder) await fs.symlink(moved.text, path).catch(() => {});
   await fs.rm(aside, { force: true }).catch(() => {});
 }

@@ -5,7 +5,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, wr
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { startIdentitySim, type IdentitySim, type SimTerminal } from '../scripts/identity-sim';
+import { startIdentitySim, verifySimToken, type IdentitySim, type SimTerminal } from '../scripts/identity-sim';
 import { BUNDLE, runBundle, transcript } from './helpers/bundle';
 import { needs } from './helpers/needs';
 import { useTempDir } from './helpers/temp-dir';
@@ -377,6 +377,16 @@ describe('failures: one line on stderr, the exit status of SPEC.md', () => {
     writeFileSync(join(s.dir, 'blocker'), '');
     writeFileSync(s.config, JSON.stringify({ ...JSON.parse(readFileSync(s.config, 'utf8')), tokenFile: join(s.dir, 'blocker', 'token.json') }));
     await fails(['--config', s.config, 'boot'], 73, /cannot write the token file .*blocker\/token\.json \((ENOTDIR|EEXIST)\)/);
+    // token in the same state: it logged in, so it hands the token over and says the file was not written.
+    const before = sim.requests.length;
+    const token = await runBundle(['--config', s.config, 'token']);
+    expect(token.status).toBe(0);
+    expect(sim.requests.length).toBe(before + 1);
+    expect(token.stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+    expect(verifySimToken(token.stdout.trim(), sim.publicKey)).toMatchObject({ client_id: terminal.clientId });
+    expect(token.stderr).toMatch(
+      /^ereceipt-auth: warning: cannot write the token file .*blocker\/token\.json \((ENOTDIR|EEXIST)\): .*; the token is printed but not kept, so the next call logs in again\n$/,
+    );
   });
 
   it('74: the credentials file cannot be read', async () => {

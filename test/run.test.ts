@@ -1,10 +1,11 @@
 // The resident service as init would run it: the built bundle's `run`, against the
 // identity-service simulator over loopback HTTP, with real files and real signals.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startIdentitySim, type IdentitySim, type SimTerminal } from '../scripts/identity-sim';
+import { startIdentitySim, verifySimToken, type IdentitySim, type SimTerminal } from '../scripts/identity-sim';
 import { BUNDLE, runBundle } from './helpers/bundle';
+import { needs } from './helpers/needs';
 import { seededRandom } from './helpers/random';
 import { useTempDir } from './helpers/temp-dir';
 
@@ -302,26 +303,65 @@ describe('one service per token file', () => {
     } finally {
       expect((await stop(first)).status).toBe(0);
     }
-    expect(existsSync(lock)).toBe(false);
+    expect(() => readlinkSync(lock)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
     const after = JSON.parse((await runBundle(['--config', config, 'status', '--json'])).stdout) as { service: { running: boolean; pid: number } };
     expect(after.service).toMatchObject({ running: false, pid: first.child.pid });
   }, 30_000);
 
   it.each([
-    ['a dead pid (kill -9, a power cut)', () => '2147483646 12345\n'],
-    ['a live pid that started at another time (a reused pid)', () => `${process.pid} 1\n`],
-    ['garbage', () => 'not a pid file'],
-  ])('a stale lock from %s is taken over', async (_name, content) => {
+    ['a dead pid (kill -9, a power cut)', (lock: string) => symlinkSync('2147483646 12345', lock)],
+    ['a live pid that started at another time (a reused pid)', (lock: string) => symlinkSync(`${process.pid} 1`, lock)],
+    ['a regular file planted in its place', (lock: string) => writeFileSync(lock, `${process.pid} 1`)],
+  ])('a stale lock from %s is taken over', async (_name, plant) => {
     const { config, tokenFile } = await provisioned();
     const lock = join(tokenFile, '..', 'run.pid');
     mkdirSync(join(tokenFile, '..'), { recursive: true, mode: 0o700 });
-    writeFileSync(lock, content(), { mode: 0o600 });
+    plant(lock);
     const service = startRun(config);
     try {
       await waitFor(() => existsSync(tokenFile), 15_000);
-      expect(readFileSync(lock, 'utf8')).toMatch(new RegExp(`^${service.child.pid} \\d+\\n$`));
+      expect(readlinkSync(lock)).toMatch(new RegExp(`^${service.child.pid} \\d+$`));
     } finally {
       expect((await stop(service)).status).toBe(0);
     }
   }, 30_000);
 });
+
+needs('tmpfs mount')('a full token folder (ENOSPC on its tmpfs): the token is held, the write retried, and the file is back soon after space is freed', async () => {
+  const { config, tokenFile } = await provisioned();
+  const folder = join(tokenFile, '..');
+  mkdirSync(folder, { mode: 0o700 });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', folder]);
+  try {
+    // Fill it to the last block.
+    const filler = join(folder, 'filler');
+    try {
+      execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k'], { stdio: 'ignore' });
+    } catch {
+      // dd stops at ENOSPC, as wanted
+    }
+    const service = startRun(config);
+    try {
+      await waitFor(() => service.stderr().includes('(ENOSPC)'), 15_000);
+      expect(service.stderr()).toMatch(/<3>ereceipt-auth: error: cannot write the token file .*token\.json \(ENOSPC\): .*; the token is held, try 1, next in 1 s\n/);
+      expect(service.stderr()).toContain('token renewed (valid until');
+      expect(service.stderr()).toContain('but not yet in the token file: its write is being retried');
+      expect(existsSync(tokenFile)).toBe(false);
+      await waitFor(() => /try 4, next in 8 s/.test(service.stderr()), 15_000);
+      const logins = sim.requests.length;
+      rmSync(filler);
+      const freed = Date.now();
+      // The next try is at most 8 s away (then every 15 s), with no new login.
+      await waitFor(() => existsSync(tokenFile), 9000);
+      console.log(`ENOSPC: the token file was back ${Date.now() - freed} ms after space was freed (retry delay then 8 s)`);
+      expect(Date.now() - freed).toBeLessThan(9000);
+      expect(sim.requests.length).toBe(logins);
+      expect(service.stderr()).toMatch(/the token file .*token\.json is written again, after \d+ failed tries/);
+      expect(verifySimToken((JSON.parse(readFileSync(tokenFile, 'utf8')) as { access_token: string }).access_token, sim.publicKey)).toMatchObject({ client_id: terminal.clientId });
+    } finally {
+      expect((await stop(service)).status).toBe(0);
+    }
+  } finally {
+    execFileSync('umount', [folder]);
+  }
+}, 60_000);

@@ -62,10 +62,30 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
     writing = writing.then(task).catch((error: unknown) => log.error((error as Error).message));
     return writing;
   };
-  const writeLatest = (tokenFile: string) =>
-    serially(async () => {
-      if (latest) await writeTokenFile(tokenFile, tokenFileFromHeld(latest, clocks.now(), clocks.monotonic()));
-    });
+  // A token file that cannot be written (a full tmpfs, a folder made read-only) is
+  // tried again on its own schedule, not only at the next renewal an hour later:
+  // the token is held meanwhile, and written as soon as the disk lets it.
+  let writeFailures = 0;
+  let writeRetry: ReturnType<typeof setTimeout> | undefined;
+  const writeLatest = (tokenFile: string): Promise<boolean> => {
+    let written = false;
+    return serially(async () => {
+      if (!latest) return;
+      if (writeRetry) clearTimeout(writeRetry);
+      writeRetry = undefined;
+      try {
+        await writeTokenFile(tokenFile, tokenFileFromHeld(latest, clocks.now(), clocks.monotonic()));
+        written = true;
+        if (writeFailures > 0) log.info(`the token file ${tokenFile} is written again, after ${writeFailures} failed ${writeFailures === 1 ? 'try' : 'tries'}`);
+        writeFailures = 0;
+      } catch (error) {
+        writeFailures += 1;
+        const delay = writeRetryDelay(writeFailures);
+        if (reportTry(writeFailures)) log.error(`${(error as Error).message}; the token is held, try ${writeFailures}, next in ${delay / 1000} s`);
+        if (!stopRequested) writeRetry = setTimeout(() => void writeLatest(parts.config.tokenFile), delay);
+      }
+    }).then(() => written);
+  };
   const record = (change: ServiceState, clearError = false) => serially(() => recordState(parts.config.tokenFile, change, { error: clearError }));
   const recordService = (state: ManagerState, ended = false) =>
     record(
@@ -95,7 +115,7 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
       clockCheckMs: CHECK_MS,
       onToken: async (held) => {
         latest = held;
-        await writeLatest(config.tokenFile);
+        const written = await writeLatest(config.tokenFile);
         const noB2c = hasB2c(held.token.claims.taxpayerTags) === false;
         if (noB2c && !warnedNoB2c) log.warn(NO_B2C_WARNING);
         warnedNoB2c = noB2c;
@@ -104,9 +124,10 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
           log.warn(`the local clock is ${Math.abs(offset)} s ${offset > 0 ? 'behind' : 'ahead of'} the identity service's: check NTP`);
         }
         await record({ last_success_at: new Date(clocks.now()).toISOString(), ...(offset === undefined ? {} : { clock_offset_seconds: offset }) });
-        log.info(`token renewed; valid until ${new Date(clocks.now() + (held.expiresAtMono - clocks.monotonic())).toISOString()}`);
+        const until = new Date(clocks.now() + (held.expiresAtMono - clocks.monotonic())).toISOString();
+        log.info(written ? `token renewed; valid until ${until}` : `token renewed (valid until ${until}), but not yet in the token file: its write is being retried`);
       },
-      onClockJump: () => writeLatest(config.tokenFile),
+      onClockJump: async () => void (await writeLatest(config.tokenFile)),
       onState: (state) => recordService(state),
     });
     const previous = manager;
@@ -168,6 +189,7 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
     const poll = setInterval(() => void checkCredentials(), CHECK_MS);
     await stopped;
     clearInterval(poll);
+    if (writeRetry) clearTimeout(writeRetry);
     // A reload in flight ends first, so that nothing it opens outlives the stop.
     await reloading;
     watcher?.close();
@@ -181,6 +203,14 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
     process.off('SIGINT', onInt);
     process.off('SIGHUP', onHup);
   }
+}
+
+/** Reports failed writes on tries 1, 2, 4, 8…, so a disk full for a day does not flood the log. */
+const reportTry = (n: number) => (n & (n - 1)) === 0;
+
+/** How long after failed write number `n` (1 for the first) to write again: 1, 2, 4, 8 s, then every 15 s. */
+export function writeRetryDelay(n: number): number {
+  return Math.min(15_000, 1000 * 2 ** Math.min(n - 1, 4));
 }
 
 /** Identifies a version of the credentials file without reading it. */

@@ -1,6 +1,6 @@
 import { readTokenFile, secondsLeft } from '../token-file';
 import { describeArg } from './args';
-import { EreceiptError } from '../errors';
+import { EreceiptError, isEreceiptError } from '../errors';
 import type { CommandContext } from './context';
 
 /** A token with less than this left is not handed out: the caller could not use it. */
@@ -18,8 +18,17 @@ export async function token(ctx: CommandContext, args: string[]): Promise<void> 
   try {
     const grant = await loadGrant(ctx.config, await ctx.hal());
     const { token: fresh, obtainedAt } = await loginWithRetry(grant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: 0 });
-    const saved = await saveToken(ctx.config, fresh, obtainedAt, ctx.log);
-    ctx.stdout(`${saved.access_token}\n`);
+    let saved: string;
+    try {
+      saved = (await saveToken(ctx.config, fresh, obtainedAt, ctx.log)).access_token;
+    } catch (error) {
+      if (!isEreceiptError(error) || error.code !== 'ERR_FILE_WRITE') throw error;
+      // The caller asked for a token and has one: a full or read-only disk must not
+      // throw it away. The next call logs in again, and stderr says why.
+      ctx.log.warn(`${error.message}; the token is printed but not kept, so the next call logs in again`);
+      saved = fresh.accessToken;
+    }
+    ctx.stdout(`${saved}\n`);
   } catch (error) {
     await noteFailure(ctx.config, error, ctx.clocks.now());
     throw error;

@@ -1,9 +1,11 @@
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
 /**
- * A system tool a test runs (`python3`, `busybox`…), or `root` for a test that
- * changes owners or drops privileges.
+ * A system tool a test runs (`python3`, `busybox`…), `root` for a test that
+ * changes owners or drops privileges, or `tmpfs mount` for one that fills a disk.
  */
 export type Requirement = string;
 
@@ -24,8 +26,31 @@ export function hasTool(name: string): boolean {
   return false;
 }
 
+let tmpfsProbe: boolean | undefined;
+
+/** Whether this process may mount a tmpfs (root with CAP_SYS_ADMIN: not in every container). */
+function canMountTmpfs(): boolean {
+  if (tmpfsProbe !== undefined) return tmpfsProbe;
+  tmpfsProbe = false;
+  if (process.getuid?.() !== 0 || !hasTool('mount') || !hasTool('umount')) return tmpfsProbe;
+  const dir = mkdtempSync(join(tmpdir(), 'ereceipt-auth-mount-probe-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', dir], { stdio: 'ignore' });
+    execFileSync('umount', [dir], { stdio: 'ignore' });
+    tmpfsProbe = true;
+  } catch {
+    // not allowed here
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return tmpfsProbe;
+}
+
+/** Requirements about privilege rather than tools: never demanded under CI, only skipped by name. */
+const PRIVILEGES = new Set(['root', 'tmpfs mount']);
+
 function missing(requirements: Requirement[]): Requirement[] {
-  return requirements.filter((r) => (r === 'root' ? process.getuid?.() !== 0 : !hasTool(r)));
+  return requirements.filter((r) => (r === 'root' ? process.getuid?.() !== 0 : r === 'tmpfs mount' ? !canMountTmpfs() : !hasTool(r)));
 }
 
 type Body = (...args: never[]) => unknown;
@@ -40,7 +65,7 @@ export function needs(...requirements: Requirement[]): jest.It {
   const absent = missing(requirements);
   if (absent.length === 0) return it;
   const tag = ` [needs ${absent.join(', ')}]`;
-  const tools = absent.filter((r) => r !== 'root');
+  const tools = absent.filter((r) => !PRIVILEGES.has(r));
   if (STRICT && tools.length > 0) {
     const fail = () => {
       throw new Error(`${tools.join(', ')} ${tools.length === 1 ? 'is' : 'are'} not on the PATH: .ci/run installs ${tools.length === 1 ? 'it' : 'them'}; with CI=true a missing tool fails the run`);

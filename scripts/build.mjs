@@ -3,6 +3,7 @@
 import { build } from 'esbuild';
 import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { tweetnaclSecretboxOnly } from './tweetnacl-secretbox-only.mjs';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const common = { bundle: true, platform: 'node', target: 'node18', format: 'cjs', logLevel: 'warning', legalComments: 'none' };
@@ -73,9 +74,10 @@ const result = await build({
   minify: true,
   banner: { js: '#!/usr/bin/env node' },
   define: { __VERSION__: JSON.stringify(version) },
-  plugins: [unreachable, serialBeside, lazyBuiltins],
+  plugins: [unreachable, serialBeside, lazyBuiltins, tweetnaclSecretboxOnly],
   // The reference TweetNaCl port is 14 KB smaller than nacl-fast; on a few hundred
-  // bytes of credentials the speed difference is microseconds.
+  // bytes of credentials the speed difference is microseconds. Of it, only the
+  // secret-key half is kept (scripts/tweetnacl-secretbox-only.mjs).
   alias: { tweetnacl: 'tweetnacl/nacl.js', ...nodeFetchOnNodeUrl.alias },
   external: nodeFetchOnNodeUrl.external,
   metafile: true,

@@ -4,6 +4,7 @@ import { inspect } from 'node:util';
 import { credentialsFileState, readCredentials, writeCredentials, type Credentials } from '../src/credentials';
 import { EreceiptError } from '../src/errors';
 import { redact, Secret } from '../src/secret';
+import { runBundle } from './helpers/bundle';
 import { needs } from './helpers/needs';
 import { useTempDir } from './helpers/temp-dir';
 
@@ -147,5 +148,35 @@ describe('Secret', () => {
     const value = 'Sx9a/b/c d+e=f&g%h-0123';
     new Secret(value);
     expect(redact(echo(value))).toBe(expected);
+  });
+});
+
+// The bundle keeps only TweetNaCl's secret-key half (scripts/tweetnacl-secretbox-only.mjs);
+// jest runs the whole library. A file written by either must open in the other.
+describe('the bundle and the whole TweetNaCl agree', () => {
+  function bundleConfig(dir: string): string {
+    const config = join(dir, 'config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({ identityUrl: 'http://127.0.0.1:9', hal: { driver: 'sim', serial: device.serial, modelFramework: '1' }, credentialsFile: join(dir, 'lib', 'credentials'), tokenFile: join(dir, 'run', 'token.json') }),
+    );
+    return config;
+  }
+
+  it('a file written by the library is read by the bundle', async () => {
+    const dir = tempDir();
+    const config = bundleConfig(dir);
+    await writeCredentials(join(dir, 'lib', 'credentials'), creds, device);
+    const status = await runBundle(['--config', config, 'status', '--json']);
+    expect(JSON.parse(status.stdout)).toMatchObject({ credentials: { state: 'ok', clientIdEnd: '5b04' } });
+  });
+
+  it('a file written by the bundle is read by the library', async () => {
+    const dir = tempDir();
+    const config = bundleConfig(dir);
+    const lines = `client_id=${creds.clientId}\nclient_secret=${creds.clientSecret.reveal()}\npresharedkey=${creds.presharedKey.reveal()}\n`;
+    expect((await runBundle(['--config', config, 'provision', '--stdin', '--offline'], { input: lines })).status).toBe(0);
+    const read = await readCredentials(join(dir, 'lib', 'credentials'), device);
+    expect([read.clientId, read.clientSecret.reveal(), read.presharedKey.reveal()]).toEqual([creds.clientId, creds.clientSecret.reveal(), creds.presharedKey.reveal()]);
   });
 });

@@ -2,7 +2,7 @@ import type { DeviceHal } from '../hal/types';
 import type { Clocks } from './clock';
 import { resolveOsVersion, type Config } from './config';
 import { readCredentials } from './credentials';
-import { isTransient } from './errors';
+import { EreceiptError, isTransient } from './errors';
 import { requestToken, type TokenGrant, type TokenSet } from './identity-client';
 import { hasB2c, NO_B2C_WARNING } from './jwt';
 import type { Logger } from './log';
@@ -11,10 +11,10 @@ import { backoffDelay, BOOT_BACKOFF } from './schedule';
 import { recordState, tokenFileFrom, writeTokenFile, type TokenFile } from './token-file';
 import type { HttpTransport } from './transport';
 
-/** Reads the terminal's identity and its credentials: all that a login needs. */
-export async function loadGrant(config: Config, hal: DeviceHal): Promise<TokenGrant> {
-  const identity = await hal.identity();
-  const deviceSecret = hal.deviceSecret ? await hal.deviceSecret() : undefined;
+/** Reads the terminal's identity and its credentials: all that a login needs. A stop (`signal`) ends a slow HAL read at once. */
+export async function loadGrant(config: Config, hal: DeviceHal, signal?: AbortSignal): Promise<TokenGrant> {
+  const identity = await untilAborted(hal.identity(), signal);
+  const deviceSecret = hal.deviceSecret ? await untilAborted(hal.deviceSecret(), signal) : undefined;
   const credentials = await readCredentials(config.credentialsFile, { serial: identity.serial, ...(deviceSecret ? { deviceSecret } : {}) });
   return {
     identityUrl: config.identityUrl,
@@ -63,11 +63,32 @@ export async function loginWithRetry(grant: TokenGrant, options: LoginOptions): 
 /** One login for the token manager: reads the HAL and the credentials anew each time, so a new provisioning takes effect. */
 export function loginOnce(config: Config, hal: DeviceHal, transport: HttpTransport, clocks: Clocks): (signal: AbortSignal) => Promise<{ token: TokenSet; obtainedAt: number }> {
   return async (signal) => {
-    const grant = await loadGrant(config, hal);
+    const grant = await loadGrant(config, hal, signal);
     const obtainedAt = clocks.now();
     const token = await requestToken(grant, { transport, timeoutMs: config.timeoutSeconds * 1000, signal, now: clocks.now });
     return { token, obtainedAt };
   };
+}
+
+/** The promise's value, or a rejection as soon as `signal` aborts (the read itself is left to end or be closed). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  const cancelled = () => new EreceiptError('ERR_INTERRUPTED', 'the read from the terminal was cancelled: the service is stopping');
+  if (signal.aborted) return Promise.reject(cancelled());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** Writes the token file and notes the success; warns when the taxpayer cannot submit receipts. */

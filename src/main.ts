@@ -1,10 +1,10 @@
+// First of all: `run` must survive a SIGHUP (or act on a SIGTERM) that comes while it starts.
+import { heldSignals } from './early-signals';
 import { writeSync } from 'node:fs';
 import { runCli } from './cli';
-import { commandOf, holdSignals } from './held-signals';
 
 const argv = process.argv.slice(2);
-// First of all: `run` must survive a SIGHUP (or act on a SIGTERM) that comes while it starts.
-const heldSignals = commandOf(argv) === 'run' ? holdSignals(['SIGTERM', 'SIGINT', 'SIGHUP']) : undefined;
+const isRun = heldSignals !== undefined;
 
 /**
  * Writes straight to the file descriptor: the process.stdout stream costs start-up
@@ -39,6 +39,10 @@ runCli(argv, {
 }).then(
   (status) => {
     process.exitCode = status;
+    // run has closed what it opened and written what it had to; a HAL read still in
+    // flight (a slow co-processor, an AT command timing out) is abandoned, not waited
+    // for: SIGTERM ends the service at once.
+    if (isRun) process.exit(status);
   },
   // Only a failure to write the error line itself lands here; the status still tells.
   () => {

@@ -365,3 +365,16 @@ needs('tmpfs mount')('a full token folder (ENOSPC on its tmpfs): the token is he
     execFileSync('umount', [folder]);
   }
 }, 60_000);
+
+it('SIGTERM during a slow HAL read ends run with 0 within 2 s, without waiting for the read', async () => {
+  const { config } = await provisioned();
+  // Provisioned with a quick terminal; from now on each read takes 9 s.
+  writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(config, 'utf8')), hal: { driver: 'sim', serial: terminal.serial, modelFramework: '1', delayMs: 9000 } }));
+  const service = startRun(config);
+  await waitFor(() => service.stderr().includes('started: terminal'), 10_000);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const { status, ms } = await stop(service);
+  expect(status).toBe(0);
+  expect(ms).toBeLessThan(2000);
+  expect(service.stderr()).not.toContain('error');
+}, 30_000);

@@ -107,6 +107,8 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
     const hal = await parts.hal();
     const { config } = parts;
     credentialsStamp = await stamp(config.credentialsFile);
+    // A stop that came while the driver opened wins: nothing is started after it.
+    if (stopRequested) return;
     const created = createTokenManager({
       login: loginOnce(config, hal, parts.transport, clocks),
       clocks,
@@ -185,13 +187,15 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
   try {
     // One service per token file: a second one would log in and write beside the first.
     lock = await acquireRunLock(parts.config.tokenFile);
-    if (!stopRequested) await begin('started');
+    // A driver slow to open (a co-processor that does not answer) must not hold up a stop.
+    if (!stopRequested) await Promise.race([begin('started'), stopped]);
     const poll = setInterval(() => void checkCredentials(), CHECK_MS);
     await stopped;
     clearInterval(poll);
     if (writeRetry) clearTimeout(writeRetry);
-    // A reload in flight ends first, so that nothing it opens outlives the stop.
-    await reloading;
+    // A reload in flight may end first (it starts nothing once the stop has begun),
+    // but a slow one is not waited for: a stop takes at most about a second more.
+    await Promise.race([reloading, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
     watcher?.close();
     const last = manager?.state();
     await manager?.close();

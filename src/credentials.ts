@@ -1,4 +1,5 @@
 import { constants, promises as fs } from 'node:fs';
+import { dirname } from 'node:path';
 import nacl from 'tweetnacl';
 import { writeFileAtomic } from './atomic-file';
 import { EreceiptError, isEreceiptError, systemCode } from './errors';
@@ -109,10 +110,41 @@ export async function credentialsFileState(path: string): Promise<'present' | 'a
   }
 }
 
+/**
+ * The key comes from the serial number, which is no secret: whoever can put a file
+ * where the credentials file is expected can make the terminal log in as anyone.
+ * So the file must be its reader's (or root's), in a folder no one else can write:
+ * one owned by the reader or root and writable by neither group nor others. Root,
+ * reading on the service's behalf, also trusts a file of the folder's own owner
+ * (provisioning as root hands the file to the service user who owns the folder).
+ */
+async function checkOwnership(path: string, fileUid: number): Promise<void> {
+  const me = process.geteuid?.();
+  if (me === undefined) return;
+  const dir = dirname(path);
+  let folder: { uid: number; mode: number };
+  try {
+    folder = await fs.stat(dir);
+  } catch {
+    return; // the file was just opened in it; a folder gone meanwhile fails the read anyway
+  }
+  const distrust = (why: string, fix: string) =>
+    new EreceiptError('ERR_CREDENTIALS_UNREADABLE', `credentials file ${path} is not trusted: ${why}, so someone else could have put it there: ${fix}`);
+  if ((folder.mode & 0o022) !== 0) {
+    throw distrust(`its folder ${dir} can be written by other users (mode ${(folder.mode & 0o7777).toString(8)})`, `run chmod go-w ${dir}, or give the file a folder of its own`);
+  }
+  if (me !== 0 && folder.uid !== me && folder.uid !== 0) {
+    throw distrust(`its folder ${dir} belongs to another user (uid ${folder.uid})`, `run as that user, or give the file a folder of this user's own`);
+  }
+  const trusted = fileUid === me || fileUid === 0 || (me === 0 && fileUid === folder.uid);
+  if (!trusted) throw distrust(`it belongs to another user (uid ${fileUid})`, 're-run provisioning as the user that runs ereceipt-auth');
+}
+
 async function readProtectedFile(path: string): Promise<Uint8Array> {
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO planted in its place must not hang the open.
+    handle = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     throw openError(path, error);
   }
@@ -126,6 +158,7 @@ async function readProtectedFile(path: string): Promise<Uint8Array> {
         `credentials file ${path} is open to other users (mode ${mode}), so it is not trusted: run chmod 600 on it, or re-run provisioning`,
       );
     }
+    await checkOwnership(path, stat.uid);
     if (stat.size > MAX_FILE_BYTES) {
       throw new EreceiptError('ERR_CREDENTIALS_UNREADABLE', `credentials file ${path} is too large to be a credentials file: re-run provisioning`);
     }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -116,6 +117,41 @@ describe('credentials file', () => {
     chownSync(dir, 65534, 65534);
     await writeCredentials(join(dir, 'credentials'), creds, device);
     expect(statSync(join(dir, 'credentials'))).toMatchObject({ uid: 65534, gid: 65534 });
+    // And root, reading on the service's behalf, trusts it: it is the folder owner's.
+    expect((await readCredentials(join(dir, 'credentials'), device)).clientId).toBe(creds.clientId);
+  });
+
+  it.each([0o777, 0o770, 0o722, 0o1777])('is refused (78) in a folder others can write (mode %o), by name', async (mode) => {
+    const dir = join(tempDir(), 'lib');
+    await writeCredentials(join(dir, 'credentials'), creds, device);
+    chmodSync(dir, mode);
+    const error = await readCredentials(join(dir, 'credentials'), device).catch((e: EreceiptError) => e);
+    expect(error).toMatchObject({ code: 'ERR_CREDENTIALS_UNREADABLE', exitStatus: 78 });
+    expect((error as Error).message).toBe(
+      `credentials file ${join(dir, 'credentials')} is not trusted: its folder ${dir} can be written by other users (mode ${mode.toString(8)}), so someone else could have put it there: run chmod go-w ${dir}, or give the file a folder of its own`,
+    );
+    chmodSync(dir, 0o755);
+    expect((await readCredentials(join(dir, 'credentials'), device)).clientId).toBe(creds.clientId);
+  });
+
+  needs('root')("is refused (78) when it belongs to someone who is neither the reader, root, nor the folder's owner", async () => {
+    const dir = join(tempDir(), 'lib');
+    await writeCredentials(join(dir, 'credentials'), creds, device);
+    chownSync(join(dir, 'credentials'), 12345, 12345);
+    const error = await readCredentials(join(dir, 'credentials'), device).catch((e: EreceiptError) => e);
+    expect(error).toMatchObject({ code: 'ERR_CREDENTIALS_UNREADABLE' });
+    expect((error as Error).message).toBe(
+      `credentials file ${join(dir, 'credentials')} is not trusted: it belongs to another user (uid 12345), so someone else could have put it there: re-run provisioning as the user that runs ereceipt-auth`,
+    );
+  });
+
+  needs('mkfifo')('a FIFO in its place is refused at once, never waited on', async () => {
+    const dir = join(tempDir(), 'lib');
+    mkdirSync(dir, { mode: 0o700 });
+    execFileSync('mkfifo', ['-m', '600', join(dir, 'credentials')]);
+    const started = Date.now();
+    expect(await codeOf(readCredentials(join(dir, 'credentials'), device))).toBe('ERR_FILE_READ');
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 
   it('fails to write into an impossible place with exit 73', async () => {

@@ -54,7 +54,16 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
  * (it may be `/` or `/etc`): one that others may use is refused, by name.
  */
 export async function privateFolder(dir: string, what: string): Promise<void> {
-  const first = await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  let first: string | undefined;
+  try {
+    first = await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    const code = systemCode(error);
+    if (code !== 'EEXIST' && code !== 'ENOTDIR') throw error;
+    throw new EreceiptError('ERR_FILE_WRITE', `the folder ${dir} of the ${what} cannot be made: ${code === 'EEXIST' ? 'a file of that name is' : 'a file is on its path'} in the way: move it, or fix the ${what}'s path in the configuration`, {
+      cause: error,
+    });
+  }
   if (first !== undefined) {
     const owner = process.getuid?.() === 0 ? await fs.stat(dirname(first)) : undefined;
     for (let made = dir; ; made = dirname(made)) {

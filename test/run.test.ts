@@ -151,7 +151,7 @@ it('transient failures never end it; a provisioning takes effect without a resta
   const service = startRun(config);
   try {
     await waitFor(() => existsSync(tokenFile), 15_000);
-    expect(service.stderr()).toMatch(/<4>ereceipt-auth: warning: identity service is busy \(HTTP 503\); try 1, next in \d+ s/);
+    expect(service.stderr()).toMatch(/<4>ereceipt-auth: warning: identity service is busy \(HTTP 503\); try 1, next in [1-9]\d* s/);
     expect(service.child.exitCode).toBeNull();
 
     // A technician re-provisions while the service runs.

@@ -97,7 +97,14 @@ export async function runCli(argv: string[], io: CliIo, seams: CliSeams = {}): P
       return {
         config,
         hal: (options?: OpenHalOptions) => {
-          opening ??= (seams.openHal ?? openHal)(config.hal, options).then((opened) => (hal = opened));
+          // A driver that failed to open is tried afresh next time (boot and run retry a busy UART).
+          opening ??= (seams.openHal ?? openHal)(config.hal, options).then(
+            (opened) => (hal = opened),
+            (error: unknown) => {
+              opening = undefined;
+              throw error;
+            },
+          );
           return opening;
         },
         transport: seams.transport ?? lazyTransport(config),

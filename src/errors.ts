@@ -66,9 +66,12 @@ export function isEreceiptError(error: unknown): error is EreceiptError {
   return error instanceof EreceiptError || (typeof error === 'object' && error !== null && (error as { [BRAND]?: boolean })[BRAND] === true);
 }
 
-/** True for the failures worth retrying: the service was unreachable or failing. */
+/**
+ * True for the failures worth retrying soon: the service was unreachable or
+ * failing, or the hardware was busy (src/failure-class.ts decides).
+ */
 export function isTransient(error: unknown): boolean {
-  return isEreceiptError(error) && error.code === 'ERR_SERVICE_UNAVAILABLE';
+  return isEreceiptError(error) && (error.code === 'ERR_SERVICE_UNAVAILABLE' || error.code === 'ERR_HAL_UNAVAILABLE');
 }
 
 /** The system error code (`ENOENT`, `EACCES`, …) of a failed file or socket call. */

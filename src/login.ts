@@ -2,7 +2,8 @@ import type { DeviceHal } from '../hal/types';
 import type { Clocks } from './clock';
 import { resolveOsVersion, type Config } from './config';
 import { readCredentials } from './credentials';
-import { EreceiptError, isTransient } from './errors';
+import { EreceiptError } from './errors';
+import { classifyFailure } from './failure-class';
 import { requestToken, type TokenGrant, type TokenSet } from './identity-client';
 import { hasB2c, NO_B2C_WARNING } from './jwt';
 import type { Logger } from './log';
@@ -35,23 +36,27 @@ export interface LoginOptions {
 }
 
 /**
- * Logs in, retrying transient failures with backoff until `waitMs` has passed.
- * A rejection is never retried: the same credentials would be refused again.
+ * Logs in, retrying what src/failure-class.ts calls `retry-soon` (the service, or
+ * the hardware, busy or unreachable) with backoff until `waitMs` has passed. The
+ * grant is read anew at each try, so a HAL that answers late still counts; every
+ * other failure ends it at once, with its own exit status.
  */
-export async function loginWithRetry(grant: TokenGrant, options: LoginOptions): Promise<{ token: TokenSet; obtainedAt: number }> {
+export async function loginWithRetry(readGrant: () => Promise<TokenGrant>, options: LoginOptions): Promise<{ token: TokenSet; obtainedAt: number; grant: TokenGrant }> {
   const { clocks, log } = options;
   const deadline = clocks.monotonic() + options.waitMs;
   const timeoutMs = options.config.timeoutSeconds * 1000;
   for (let attempt = 0; ; attempt++) {
-    // --wait bounds the whole login, each try included; --wait 0 is one try with the configured timeout.
-    const left = deadline - clocks.monotonic();
-    const tryMs = options.waitMs === 0 ? timeoutMs : Math.max(1000, Math.min(timeoutMs, left));
-    // The lifetime counts from when the request left, not from when the answer came.
-    const startedAt = clocks.now();
     try {
-      return { token: await requestToken(grant, { transport: options.transport, timeoutMs: tryMs, now: clocks.now }), obtainedAt: startedAt };
+      const grant = await readGrant();
+      // --wait bounds the whole login, each try included; --wait 0 is one try with the configured timeout.
+      const left = deadline - clocks.monotonic();
+      const tryMs = options.waitMs === 0 ? timeoutMs : Math.max(1000, Math.min(timeoutMs, left));
+      // The lifetime counts from when the request left, not from when the answer came.
+      const startedAt = clocks.now();
+      const token = await requestToken(grant, { transport: options.transport, timeoutMs: tryMs, now: clocks.now });
+      return { token, obtainedAt: startedAt, grant };
     } catch (error) {
-      if (!isTransient(error)) throw error;
+      if (classifyFailure(error) !== 'retry-soon') throw error;
       const delay = backoffDelay(attempt, BOOT_BACKOFF, clocks.random, (error as { retryAfterMs?: number }).retryAfterMs);
       if (clocks.monotonic() + delay >= deadline) throw error;
       log.warn(`${(error as Error).message.replace(/: try again later$/, '')}; retrying in ${Math.ceil(delay / 1000)} s`);
@@ -61,9 +66,16 @@ export async function loginWithRetry(grant: TokenGrant, options: LoginOptions): 
 }
 
 /** One login for the token manager: reads the HAL and the credentials anew each time, so a new provisioning takes effect. */
-export function loginOnce(config: Config, hal: DeviceHal, transport: HttpTransport, clocks: Clocks): (signal: AbortSignal) => Promise<{ token: TokenSet; obtainedAt: number }> {
+export function loginOnce(
+  config: Config,
+  hal: DeviceHal | (() => Promise<DeviceHal>),
+  transport: HttpTransport,
+  clocks: Clocks,
+): (signal: AbortSignal) => Promise<{ token: TokenSet; obtainedAt: number }> {
   return async (signal) => {
-    const grant = await loadGrant(config, hal, signal);
+    // A driver that could not be opened (a UART another process holds) is opened again at the next try.
+    const device = typeof hal === 'function' ? await hal() : hal;
+    const grant = await loadGrant(config, device, signal);
     const obtainedAt = clocks.now();
     const token = await requestToken(grant, { transport, timeoutMs: config.timeoutSeconds * 1000, signal, now: clocks.now });
     return { token, obtainedAt };

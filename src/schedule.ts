@@ -29,6 +29,9 @@ export const NO_TOKEN_RETRY_AFTER_CAP_MS = 15 * 60 * 1000;
 /** Retries of a failing renewal while the current token is still served. */
 export const RUN_BACKOFF: BackoffPolicy = { baseMs: 1000, capMs: 60_000 };
 
+/** Retries of a fault on the terminal's side that may mend by itself (garbage from a restarting co-processor). */
+export const SLOW_BACKOFF: BackoffPolicy = { baseMs: 30_000, capMs: 15 * 60_000 };
+
 /** After a rejection: slow retries, in case the account is unblocked on the portal. */
 export const REJECTED_RETRY_MS = 15 * 60 * 1000;
 

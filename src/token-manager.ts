@@ -2,7 +2,8 @@ import type { Clocks } from './clock';
 import { EreceiptError, isEreceiptError } from './errors';
 import type { TokenSet } from './identity-client';
 import type { Logger } from './log';
-import { backoffDelay, NO_TOKEN_RETRY_AFTER_CAP_MS, refreshDelay, rejectedRetryDelay, REFRESH, RUN_BACKOFF } from './schedule';
+import { classifyFailure } from './failure-class';
+import { backoffDelay, NO_TOKEN_RETRY_AFTER_CAP_MS, refreshDelay, rejectedRetryDelay, REFRESH, RUN_BACKOFF, SLOW_BACKOFF } from './schedule';
 
 /** A token the manager holds, with its expiry on the monotonic clock. */
 export interface HeldToken {
@@ -60,9 +61,6 @@ export interface TokenManager {
   /** Stops the timers and cancels a login in flight; nothing is written after it. */
   close(): Promise<void>;
 }
-
-/** Failures that asking again soon cannot mend. */
-const NEEDS_A_PERSON = new Set<string>(['ERR_CREDENTIALS_REJECTED', 'ERR_NOT_PROVISIONED', 'ERR_CREDENTIALS_UNREADABLE', 'ERR_CONFIG']);
 
 /** Reports failed renewals on tries 1, 2, 4, 8…, so a long outage does not flood the log. */
 const reportTry = (n: number) => (n & (n - 1)) === 0;
@@ -166,19 +164,22 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         lastErrorAt = clocks.now();
         const message = (error as Error).message;
         const code = isEreceiptError(error) ? error.code : 'ERR_INTERNAL';
-        if (!NEEDS_A_PERSON.has(code)) {
+        const kind = classifyFailure(error);
+        if (kind === 'retry-soon' || kind === 'retry-slowly') {
           // The service or the hardware may answer in a moment (a network outage, a
-          // UART another process holds): retry fast while the current token lasts.
+          // UART another process holds): retry fast while the current token lasts;
+          // a terminal-side fault (garbage from the co-processor) from 30 s.
           const asked = (error as EreceiptError).retryAfterMs;
           const capped = asked !== undefined && !valid() && asked > NO_TOKEN_RETRY_AFTER_CAP_MS;
-          const delay = backoffDelay(failures - 1, RUN_BACKOFF, clocks.random, capped ? NO_TOKEN_RETRY_AFTER_CAP_MS : asked);
+          const policy = kind === 'retry-soon' ? RUN_BACKOFF : SLOW_BACKOFF;
+          const delay = backoffDelay(failures - 1, policy, clocks.random, capped ? NO_TOKEN_RETRY_AFTER_CAP_MS : asked);
           const note = valid() ? ', the current token is still served' : capped ? `, sooner than the service asked since there is no valid token` : '';
           if (reportTry(failures) || capped) log.warn(`${message.replace(/: try again later$/, '')}; try ${failures}, next in ${Math.ceil(delay / 1000)} s${note}`);
           nextAttemptMono = clocks.monotonic() + delay;
         } else {
-          // Only a person can mend this (new credentials, a fixed file); ask again now and then.
-          // Logged once per kind of failure, not every 15 minutes.
-          if (lastSlowCode !== code) log.error(`${message}; will ask again about every 15 minutes`);
+          // Only a person can mend this (new credentials, a fixed file), or it is a bug;
+          // ask again now and then. Logged once per kind of failure, not every 15 minutes.
+          if (lastSlowCode !== code) log.error(`${kind === 'bug' ? `internal error (${message}): please report it` : message}; will ask again about every 15 minutes`);
           lastSlowCode = code;
           rejected = code === 'ERR_CREDENTIALS_REJECTED';
           nextAttemptMono = clocks.monotonic() + rejectedRetryDelay(clocks.random);

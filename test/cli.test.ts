@@ -364,7 +364,12 @@ describe('failures: one line on stderr, the exit status of SPEC.md', () => {
 
   it('69: no device', async () => {
     const s = setup({}, { fault: 'missing' });
-    await fails(['--config', s.config, 'boot'], 69, /^ereceipt-auth: error: simulated terminal: no device answers: check the hal setting in the configuration\n$/);
+    // A device that does not answer may be starting up: boot tries it again within --wait, as run would.
+    const started = Date.now();
+    const run = await fails(['--config', s.config, 'boot', '--wait', '3'], 69, /\nereceipt-auth: error: simulated terminal: no device answers: check the hal setting in the configuration\n$/);
+    expect(Date.now() - started).toBeLessThan(6000);
+    expect(run.stderr).toMatch(/^ereceipt-auth: warning: simulated terminal: no device answers: check the hal setting in the configuration; retrying in [1-9]\d* s\n/);
+    await fails(['--config', s.config, 'boot', '--wait', '0'], 69, /^ereceipt-auth: error: simulated terminal: no device answers: check the hal setting in the configuration\n$/);
   });
 
   it('70: a failure nobody classified, without a stack trace', async () => {

@@ -9,8 +9,8 @@ export const DEFAULT_BOOT_WAIT_SECONDS = 60;
 export async function boot(ctx: CommandContext, args: string[]): Promise<void> {
   const waitSeconds = parseWait(args);
   try {
-    const grant = await loadGrant(ctx.config, await ctx.hal());
-    const { token, obtainedAt } = await loginWithRetry(grant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: waitSeconds * 1000 });
+    const readGrant = async () => loadGrant(ctx.config, await ctx.hal());
+    const { token, obtainedAt, grant } = await loginWithRetry(readGrant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: waitSeconds * 1000 });
     const file = await saveToken(ctx.config, token, obtainedAt, ctx.log);
     ctx.log.info(`authenticated terminal ${grant.identity.serial}${file.taxpayer_rin ? ` for taxpayer RIN ${file.taxpayer_rin}` : ''}; token valid until ${file.expires_at}${file.scope ? ` (scope ${file.scope})` : ''}`);
   } catch (error) {

@@ -104,13 +104,18 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
     );
 
   async function begin(reason: string): Promise<void> {
-    const hal = await parts.hal();
     const { config } = parts;
+    const openHal = parts.hal;
+    // A driver that cannot be opened yet is not the end of the service: each login opens it again.
+    const described = await openHal().then(
+      (hal) => hal.description,
+      () => `${config.hal.driver} (not answering yet)`,
+    );
     credentialsStamp = await stamp(config.credentialsFile);
     // A stop that came while the driver opened wins: nothing is started after it.
     if (stopRequested) return;
     const created = createTokenManager({
-      login: loginOnce(config, hal, parts.transport, clocks),
+      login: loginOnce(config, () => openHal(), parts.transport, clocks),
       clocks,
       log,
       keepAlive: true,
@@ -135,7 +140,7 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
     const previous = manager;
     manager = created;
     await previous?.close();
-    log.info(`${reason}: terminal ${hal.description}, identity service ${config.identityUrl}`);
+    log.info(`${reason}: terminal ${described}, identity service ${config.identityUrl}`);
     created.start();
     watchCredentials();
   }

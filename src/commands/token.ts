@@ -16,8 +16,8 @@ export async function token(ctx: CommandContext, args: string[]): Promise<void> 
   }
   const { loadGrant, loginWithRetry, noteFailure, saveToken } = await import('../login');
   try {
-    const grant = await loadGrant(ctx.config, await ctx.hal());
-    const { token: fresh, obtainedAt } = await loginWithRetry(grant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: 0 });
+    const readGrant = async () => loadGrant(ctx.config, await ctx.hal());
+    const { token: fresh, obtainedAt } = await loginWithRetry(readGrant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: 0 });
     let saved: string;
     try {
       saved = (await saveToken(ctx.config, fresh, obtainedAt, ctx.log)).access_token;

@@ -1,3 +1,5 @@
+import { closeSync, fstatSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { EreceiptError } from './errors';
 
 /** The terminal side the editor needs: a TTY input it can put in raw mode, and a writer. */
@@ -36,6 +38,29 @@ const CTRL_C = 0x03;
 const HANGUPS: NodeJS.Signals[] = ['SIGHUP', 'SIGQUIT', 'SIGTERM'];
 
 /**
+ * Closes the standard descriptors that still point at a terminal that hung up.
+ * At exit Node puts back the terminal modes it found at start, and on a dead
+ * terminal that fails an assertion and aborts (SIGABRT, a core dump); a closed
+ * descriptor it skips. Nothing written there could reach anyone anyway.
+ */
+function forgetDeadTerminal(): void {
+  let device: number;
+  try {
+    device = fstatSync(0).rdev;
+  } catch {
+    return;
+  }
+  for (const fd of [0, 1, 2]) {
+    try {
+      const stat = fstatSync(fd);
+      if (stat.isCharacterDevice() && stat.rdev === device) closeSync(fd);
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/**
  * A minimal line editor in raw mode, for a dumb serial console: plain ASCII, no
  * cursor movement beyond backspace-space-backspace, nothing echoed for secrets.
  * Raw mode also means Ctrl-C arrives as a byte rather than a signal, so an abort
@@ -43,6 +68,8 @@ const HANGUPS: NodeJS.Signals[] = ['SIGHUP', 'SIGQUIT', 'SIGTERM'];
  */
 export function createLineEditor(input: RawInput, write: (text: string) => void, now: () => number = Date.now): LineEditor {
   const wasRaw = input.isRaw ?? false;
+  /** Whether the session runs on the process's own terminal (not a test's stand-in). */
+  const onTerminal = input === process.stdin && isatty(0);
   const queue: number[] = [];
   const aborter = new AbortController();
   let current: { buffer: string; options: AskOptions; resolve: (line: string) => void; reject: (error: Error) => void } | undefined;
@@ -57,7 +84,17 @@ export function createLineEditor(input: RawInput, write: (text: string) => void,
     if (closed) return;
     closed = true;
     input.off('data', onData);
-    input.setRawMode(wasRaw);
+    input.off('end', onEnd);
+    input.off('error', onEnd);
+    // On a line that hung up, setting the mode fails (EIO, reported as an 'error' event).
+    input.on('error', () => {});
+    try {
+      input.setRawMode(wasRaw);
+    } catch {
+      // reported below
+    }
+    // A hung-up terminal is no terminal any more: there is nothing left to give back.
+    if (onTerminal && !isatty(0)) forgetDeadTerminal();
     input.pause();
     process.off('exit', restore);
     for (const signal of HANGUPS) process.off(signal, onHangup);
@@ -131,8 +168,12 @@ export function createLineEditor(input: RawInput, write: (text: string) => void,
     }
   }
 
+  // The line ending (a hang-up: EOF or EIO, sometimes before the SIGHUP) ends the session too.
+  const onEnd = () => stop('\n');
   input.setRawMode(true);
   input.on('data', onData);
+  input.once('end', onEnd);
+  input.once('error', onEnd);
   input.resume();
   // Whatever ends the process, the console must not stay raw.
   process.on('exit', restore);

@@ -18,8 +18,8 @@ function writer(fd: 1 | 2): (text: string) => void {
       while (buffer.length > 0) buffer = buffer.subarray(writeSync(fd, buffer));
     } catch (error) {
       const code = (error as { code?: string }).code;
-      // The reader went away (`token | head -c0`): nothing left to tell it.
-      if (code === 'EPIPE') return;
+      // The reader went away (`token | head -c0`), or the console hung up (EIO, EBADF once it is let go): nothing left to tell it.
+      if (code === 'EPIPE' || code === 'EIO' || code === 'EBADF') return;
       if (code !== 'EAGAIN') throw error;
       (fd === 1 ? process.stdout : process.stderr).on('error', () => {}).write(buffer);
     }

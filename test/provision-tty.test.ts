@@ -169,6 +169,23 @@ withPty('a hang-up (SIGHUP) at a prompt restores the terminal and saves nothing'
   expect({ echo: r.echo, icanon: r.icanon }).toEqual({ echo: true, icanon: true });
 });
 
+withPty('the console line hung up while a secret is typed: ends like Ctrl-C, old credentials intact, no abort and no core dump', async () => {
+  const { dir, config, credentialsFile } = setup();
+  // Credentials from an earlier provisioning, which must survive byte for byte.
+  const lines = `client_id=${terminal.clientId}\nclient_secret=${terminal.clientSecret}\npresharedkey=${terminal.presharedKey}\n`;
+  expect((await runBundle(['--config', config, 'provision', '--stdin', '--offline'], { input: lines })).status).toBe(0);
+  const saved = readFileSync(credentialsFile);
+  for (let i = 0; i < 3; i++) {
+    const r = await provision(dir, config, [
+      { expect: 'client_id: ', send: `${terminal.clientId}\r` },
+      { expect: 'client_secret \\(hidden\\): ', send: 'half-typ', delay: 50, hangup: true },
+    ]);
+    // Not 134 (SIGABRT from Node's stdio reset on a dead terminal), not -9 (killed by the helper after its timeout).
+    expect(r.status).toBe(130);
+    expect(readFileSync(credentialsFile).equals(saved)).toBe(true);
+  }
+}, 60_000);
+
 withPty('a secret typed ahead after a refused client_id is not echoed into the next prompt', async () => {
   const { dir, config } = setup();
   const r = await provision(dir, config, [

@@ -2,10 +2,11 @@
 """Runs a command on a real pseudo-terminal and plays a technician's keystrokes.
 
 Usage: pty-session.py SCRIPT.json
-SCRIPT: {"argv": [...], "env": {...}, "steps": [{"expect": REGEX, "send": TEXT, "signal": NAME}], "timeout": SECONDS}
+SCRIPT: {"argv": [...], "env": {...}, "steps": [{"expect": REGEX, "send": TEXT, "signal": NAME, "hangup": true}], "timeout": SECONDS}
 Each step waits until REGEX appears in the output after the previous match, then
 sends the signal NAME (HUP, TERM, …) if given, then types TEXT one byte at a time, as a person (or a paste over a 115200-baud line)
-would. Prints JSON: exit status, the whole output (base64), the pty's echo and
+would; "hangup" closes the terminal's line (the pty's master side), as a console
+cable pulled or a serial line dropped would, and ends the steps. Prints JSON: exit status, the whole output (base64), the pty's echo and
 canonical-mode flags once the command has ended, and the step that timed out, if any.
 """
 import base64
@@ -47,6 +48,7 @@ def pump(wait):
 
 
 alive = True
+hung_up = False
 for index, step in enumerate(script['steps']):
     pattern = re.compile(step['expect'].encode('latin1'))
     while alive:
@@ -68,20 +70,34 @@ for index, step in enumerate(script['steps']):
     for byte in step.get('send', '').encode('latin1'):
         os.write(master, bytes([byte]))
         time.sleep(0.002)
+    if step.get('hangup'):
+        os.close(master)
+        hung_up = True
+        alive = False
+        break
 
 while alive and time.time() < deadline:
     alive = pump(0.05)
 
-try:
-    attrs = termios.tcgetattr(master)
-    lflag = attrs[3]
-    echo, icanon = bool(lflag & termios.ECHO), bool(lflag & termios.ICANON)
-except termios.error:
-    echo = icanon = None
+echo = icanon = None
+if not hung_up:
+    try:
+        attrs = termios.tcgetattr(master)
+        lflag = attrs[3]
+        echo, icanon = bool(lflag & termios.ECHO), bool(lflag & termios.ICANON)
+    except termios.error:
+        pass
 
-if alive:
+status = None
+while time.time() < deadline:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    status = None
+    time.sleep(0.02)
+if status is None:
     os.kill(pid, 9)
-_, status = os.waitpid(pid, 0)
+    _, status = os.waitpid(pid, 0)
 print(json.dumps({
     'status': os.waitstatus_to_exitcode(status),
     'output': base64.b64encode(output).decode(),

@@ -10,6 +10,8 @@ export interface PtyStep {
   signal?: string;
   /** Milliseconds to wait before the signal and the keys, as a person reading the screen would. */
   delay?: number;
+  /** Then close the terminal's line (the pty's master side): a console cable pulled. Ends the steps. */
+  hangup?: boolean;
 }
 
 export interface PtyResult {

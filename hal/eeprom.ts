@@ -85,11 +85,12 @@ function ascii(bytes: Uint8Array): string {
 
 function unavailable(path: string, error: unknown): EreceiptError {
   const code = systemCode(error);
-  const why =
+  // A file not there yet (the driver still loading at boot) may come in a moment; a refused permission does not.
+  const [why, remedy, lasting] =
     code === 'ENOENT'
-      ? `there is no EEPROM file ${path}: check hal.path and that the EEPROM driver (at24, nvmem) is loaded`
+      ? [`there is no EEPROM file ${path}`, 'check hal.path and that the EEPROM driver (at24, nvmem) is loaded', false]
       : code === 'EACCES' || code === 'EPERM'
-        ? `permission denied reading the EEPROM ${path}: let the service user read it (udev rule or group)`
-        : `cannot read the EEPROM ${path} (${code ?? 'error'}): check the hardware`;
-  return new EreceiptError('ERR_HAL_UNAVAILABLE', why, { cause: error });
+        ? [`permission denied reading the EEPROM ${path}`, 'let the service user read it (udev rule or group)', true]
+        : [`cannot read the EEPROM ${path} (${code ?? 'error'})`, 'check the hardware', false];
+  return new EreceiptError('ERR_HAL_UNAVAILABLE', why, { cause: error, remedy, lasting });
 }

@@ -45,14 +45,16 @@ async function openPort(options: SerialHalOptions): Promise<BindingPortInterface
     return await options.binding.open({ path: options.path, baudRate: options.baudRate, dataBits: 8, parity: 'none', stopBits: 1, lock: true });
   } catch (error) {
     const message = String((error as Error).message ?? error);
-    const why = /lock/i.test(message)
-      ? `serial device ${options.path} is in use by another process: stop it, or wait for it to finish`
+    // A busy port or one not there yet (a USB adapter still being set up at boot) may
+    // come in a moment; a refused permission does not.
+    const [why, remedy, lasting] = /lock/i.test(message)
+      ? [`serial device ${options.path} is in use by another process`, 'stop it, or wait for it to finish', false]
       : /ENOENT|no such file|does not exist/i.test(message)
-        ? `there is no serial device ${options.path}: check hal.path`
+        ? [`there is no serial device ${options.path}`, 'check hal.path', false]
         : /EACCES|permission/i.test(message)
-          ? `permission denied opening the serial device ${options.path}: add the service user to the dialout group`
-          : `cannot open the serial device ${options.path} (${printableLine(message)}): check hal.path and the hardware`;
-    throw new EreceiptError('ERR_HAL_UNAVAILABLE', why, { cause: error });
+          ? [`permission denied opening the serial device ${options.path}`, 'add the service user to the dialout group', true]
+          : [`cannot open the serial device ${options.path} (${printableLine(message)})`, 'check hal.path and the hardware', false];
+    throw new EreceiptError('ERR_HAL_UNAVAILABLE', why, { cause: error, remedy, lasting });
   }
 }
 

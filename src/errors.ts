@@ -22,6 +22,10 @@ export type ErrorCode = keyof typeof exitStatusOf;
 
 export interface ErrorDetails {
   cause?: unknown;
+  /** What to do about it ("try again later", "re-run provisioning"): joined to the message after a colon. */
+  remedy?: string;
+  /** Asking again soon cannot mend it (a refused permission, a driver missing from the install), whatever the code. */
+  lasting?: boolean;
   /** How long the identity service asked us to wait (`Retry-After`), in ms. */
   retryAfterMs?: number;
   /** The OAuth `error` code the identity service answered with. */
@@ -43,14 +47,23 @@ export class EreceiptError<C extends ErrorCode = ErrorCode> extends Error {
   override readonly name = 'EreceiptError';
   readonly [BRAND] = true;
   readonly code: C;
+  /** What failed, without the remedy: for a line that says what happens next instead ("retrying in 4 s"). */
+  readonly what: string;
+  /** What to do about it, when the error says; `message` is `what: remedy`. */
+  readonly remedy: string | undefined;
+  /** Asking again soon cannot mend it, whatever the code says (src/failure-class.ts). */
+  readonly lasting: boolean;
   readonly retryAfterMs: number | undefined;
   readonly oauthError: string | undefined;
   readonly httpStatus: number | undefined;
   readonly serverDate: number | undefined;
 
   constructor(code: C, message: string, details: ErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(details.remedy ? `${message}: ${details.remedy}` : message, details.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;
+    this.what = message;
+    this.remedy = details.remedy;
+    this.lasting = details.lasting ?? false;
     this.retryAfterMs = details.retryAfterMs;
     this.oauthError = details.oauthError;
     this.httpStatus = details.httpStatus;
@@ -71,7 +84,13 @@ export function isEreceiptError(error: unknown): error is EreceiptError {
  * failing, or the hardware was busy (src/failure-class.ts decides).
  */
 export function isTransient(error: unknown): boolean {
-  return isEreceiptError(error) && (error.code === 'ERR_SERVICE_UNAVAILABLE' || error.code === 'ERR_HAL_UNAVAILABLE');
+  return isEreceiptError(error) && !error.lasting && (error.code === 'ERR_SERVICE_UNAVAILABLE' || error.code === 'ERR_HAL_UNAVAILABLE');
+}
+
+/** What failed, without its remedy (any error: a foreign one is its message). */
+export function failureWhat(error: unknown): string {
+  if (isEreceiptError(error)) return error.what ?? error.message;
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** The system error code (`ENOENT`, `EACCES`, …) of a failed file or socket call. */

@@ -34,5 +34,7 @@ const CLASS_OF: Record<ErrorCode, FailureClass> = {
 /** The class of any failure; anything that is not one of the module's errors is a bug. */
 export function classifyFailure(error: unknown): FailureClass {
   if (!isEreceiptError(error)) return 'bug';
-  return CLASS_OF[error.code] ?? 'bug';
+  const kind = CLASS_OF[error.code] ?? 'bug';
+  // A lasting HAL failure (permission refused, driver missing) is for a person to mend.
+  return error.lasting && kind !== 'bug' ? 'needs-a-person' : kind;
 }

@@ -108,7 +108,7 @@ export function processTokenResponse(grant: TokenGrant, response: HttpResponse, 
   if (status === 200) {
     const problem = json ? tokenProblem(json) : 'the body is not JSON';
     if (problem || !json) {
-      throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', `identity service answered without a usable token (${problem}): try again later`, details);
+      throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', `identity service answered without a usable token (${problem})`, { ...details, remedy: 'try again later' });
     }
     const accessToken = json['access_token'] as string;
     registerTokenValue(accessToken);
@@ -122,14 +122,14 @@ export function processTokenResponse(grant: TokenGrant, response: HttpResponse, 
     const stated = json['expires_in'] as number;
     const inToken = claims.exp !== undefined && claims.nbf !== undefined ? claims.exp - claims.nbf : undefined;
     if (inToken !== undefined && inToken <= 0) {
-      throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'identity service answered without a usable token (its exp is not after its nbf): try again later', details);
+      throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'identity service answered without a usable token (its exp is not after its nbf)', { ...details, remedy: 'try again later' });
     }
     const expiresIn = inToken === undefined ? stated : Math.min(stated, inToken);
     if (expiresIn < MIN_LIFETIME_SECONDS) {
       throw new EreceiptError(
         'ERR_SERVICE_UNAVAILABLE',
-        `identity service answered without a usable token (it lasts ${lifetimeText(expiresIn)} s, under the ${MIN_LIFETIME_SECONDS} s a terminal can use): try again later`,
-        details,
+        `identity service answered without a usable token (it lasts ${lifetimeText(expiresIn)} s, under the ${MIN_LIFETIME_SECONDS} s a terminal can use)`,
+        { ...details, remedy: 'try again later' },
       );
     }
     return {
@@ -157,15 +157,16 @@ export function processTokenResponse(grant: TokenGrant, response: HttpResponse, 
   const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), serverDate ?? now());
   const wait = retryAfterMs === undefined ? '' : `, asks to wait ${Math.ceil(retryAfterMs / 1000)} s`;
   let message: string;
-  if (status === 429 || status === 503) message = `identity service is busy (HTTP ${status}${wait}): try again later`;
-  else if (status === 408 || status >= 500) message = `identity service is failing (HTTP ${status}${wait}): try again later`;
+  let remedy: string;
+  if (status === 429 || status === 503) [message, remedy] = [`identity service is busy (HTTP ${status}${wait})`, 'try again later'];
+  else if (status === 408 || status >= 500) [message, remedy] = [`identity service is failing (HTTP ${status}${wait})`, 'try again later'];
   else if (status >= 300 && status < 400) {
     const location = response.headers.get('location');
-    message = `identity service redirected the request${location ? ` to ${clean(location)}` : ''}, which is never followed: check identityUrl`;
+    [message, remedy] = [`identity service redirected the request${location ? ` to ${clean(location)}` : ''}, which is never followed`, 'check identityUrl'];
   } else if (status >= 400 && status < 500) {
-    message = `identity service answered HTTP ${status} without an OAuth error at ${tokenEndpoint(grant.identityUrl)}: check identityUrl and the network (a proxy?); try again later`;
-  } else message = `identity service answered HTTP ${status} at ${tokenEndpoint(grant.identityUrl)}: check identityUrl`;
-  throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', message, { ...details, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+    [message, remedy] = [`identity service answered HTTP ${status} without an OAuth error at ${tokenEndpoint(grant.identityUrl)}`, 'check identityUrl and the network (a proxy?); try again later'];
+  } else [message, remedy] = [`identity service answered HTTP ${status} at ${tokenEndpoint(grant.identityUrl)}`, 'check identityUrl'];
+  throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', message, { ...details, remedy, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
 }
 
 /** One Authenticate POS exchange: request, then the verdict on its answer. */
@@ -180,8 +181,8 @@ export async function requestToken(grant: TokenGrant, options: GrantOptions): Pr
   if (leftMs < (MIN_LIFETIME_SECONDS / 2) * 1000) {
     throw new EreceiptError(
       'ERR_SERVICE_UNAVAILABLE',
-      `identity service answered too slowly: the token had ${lifetimeText(Math.max(0, leftMs / 1000))} s of its life left when it arrived: try again later`,
-      { httpStatus: response.status },
+      `identity service answered too slowly: the token had ${lifetimeText(Math.max(0, leftMs / 1000))} s of its life left when it arrived`,
+      { httpStatus: response.status, remedy: 'try again later' },
     );
   }
   return token;
@@ -234,13 +235,14 @@ function tokenProblem(json: Record<string, unknown>): string | undefined {
 function networkError(url: string, error: unknown, timedOutAfterMs: number | undefined): EreceiptError {
   const host = new URL(url).host;
   if (timedOutAfterMs !== undefined) {
-    return new EreceiptError('ERR_SERVICE_UNAVAILABLE', `identity service at ${host} did not answer within ${seconds(timedOutAfterMs)} s: check the network; try again later`, {
+    return new EreceiptError('ERR_SERVICE_UNAVAILABLE', `identity service at ${host} did not answer within ${seconds(timedOutAfterMs)} s`, {
+      remedy: 'check the network; try again later',
       cause: error,
     });
   }
   const e = error as { type?: string; code?: string; errno?: string; message?: string };
   if (e.type === 'max-size') {
-    return new EreceiptError('ERR_SERVICE_UNAVAILABLE', `identity service at ${host} answered with a body over 64 KiB: try again later`, { cause: error });
+    return new EreceiptError('ERR_SERVICE_UNAVAILABLE', `identity service at ${host} answered with a body over 64 KiB`, { cause: error, remedy: 'try again later' });
   }
   if (e.type === 'aborted' || e.code === 'ABORT_ERR') {
     return new EreceiptError('ERR_SERVICE_UNAVAILABLE', `request to the identity service at ${host} was cancelled`, { cause: error });
@@ -250,7 +252,7 @@ function networkError(url: string, error: unknown, timedOutAfterMs: number | und
     const legacy = /legacy renegotiation/i.test(e.message ?? '') ? ': set legacyServerConnect to true in the configuration' : ': check caFile in the configuration and the clock';
     return new EreceiptError('ERR_SERVICE_UNAVAILABLE', `TLS connection to the identity service at ${host} failed (${code})${legacy}`, { cause: error });
   }
-  return new EreceiptError('ERR_SERVICE_UNAVAILABLE', `identity service at ${host} is unreachable (${code}): check the network; try again later`, { cause: error });
+  return new EreceiptError('ERR_SERVICE_UNAVAILABLE', `identity service at ${host} is unreachable (${code})`, { cause: error, remedy: 'check the network; try again later' });
 }
 
 /** "0.3", "2", "30": a timeout as a person set it, never rounded down to 0. */

@@ -2,7 +2,7 @@ import type { DeviceHal } from '../hal/types';
 import type { Clocks } from './clock';
 import { resolveOsVersion, type Config } from './config';
 import { readCredentials } from './credentials';
-import { EreceiptError } from './errors';
+import { EreceiptError, failureWhat } from './errors';
 import { classifyFailure } from './failure-class';
 import { requestToken, type TokenGrant, type TokenSet } from './identity-client';
 import { hasB2c, NO_B2C_WARNING } from './jwt';
@@ -59,7 +59,7 @@ export async function loginWithRetry(readGrant: () => Promise<TokenGrant>, optio
       if (classifyFailure(error) !== 'retry-soon') throw error;
       const delay = backoffDelay(attempt, BOOT_BACKOFF, clocks.random, (error as { retryAfterMs?: number }).retryAfterMs);
       if (clocks.monotonic() + delay >= deadline) throw error;
-      log.warn(`${(error as Error).message.replace(/: try again later$/, '')}; retrying in ${Math.ceil(delay / 1000)} s`);
+      log.warn(`${failureWhat(error)}; retrying in ${Math.ceil(delay / 1000)} s`);
       await clocks.sleep(delay);
     }
   }

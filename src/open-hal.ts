@@ -43,8 +43,8 @@ async function loadSerialDriver(): Promise<typeof import('../hal/serial-driver')
   } catch (error) {
     throw new EreceiptError(
       'ERR_HAL_UNAVAILABLE',
-      `the serial driver cannot be loaded (${String((error as Error).message).split('\n')[0]}): copy serial-driver.js and the prebuilds folder beside ereceipt-auth.js`,
-      { cause: error },
+      `the serial driver cannot be loaded (${String((error as Error).message).split('\n')[0]})`,
+      { cause: error, remedy: 'copy serial-driver.js and the prebuilds folder beside ereceipt-auth.js', lasting: true },
     );
   }
 }

@@ -48,5 +48,5 @@ export function checkValue(field: Field, value: string): string {
 }
 
 function usage(message: string): EreceiptError {
-  return new EreceiptError('ERR_USAGE', `${message}: nothing was saved`);
+  return new EreceiptError('ERR_USAGE', message, { remedy: 'nothing was saved' });
 }

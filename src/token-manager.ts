@@ -1,5 +1,5 @@
 import type { Clocks } from './clock';
-import { EreceiptError, isEreceiptError } from './errors';
+import { EreceiptError, failureWhat, isEreceiptError } from './errors';
 import type { TokenSet } from './identity-client';
 import type { Logger } from './log';
 import { classifyFailure } from './failure-class';
@@ -174,7 +174,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
           const policy = kind === 'retry-soon' ? RUN_BACKOFF : SLOW_BACKOFF;
           const delay = backoffDelay(failures - 1, policy, clocks.random, capped ? NO_TOKEN_RETRY_AFTER_CAP_MS : asked);
           const note = valid() ? ', the current token is still served' : capped ? `, sooner than the service asked since there is no valid token` : '';
-          if (reportTry(failures) || capped) log.warn(`${message.replace(/: try again later$/, '')}; try ${failures}, next in ${Math.ceil(delay / 1000)} s${note}`);
+          if (reportTry(failures) || capped) log.warn(`${failureWhat(error)}; try ${failures}, next in ${Math.ceil(delay / 1000)} s${note}`);
           nextAttemptMono = clocks.monotonic() + delay;
         } else {
           // Only a person can mend this (new credentials, a fixed file), or it is a bug;

@@ -37,3 +37,18 @@ it.each([
   expect(classifyFailure(error)).toBe('bug');
   expect(isTransient(error)).toBe(false);
 });
+
+it.each([
+  ['a permission refused on the EEPROM', new EreceiptError('ERR_HAL_UNAVAILABLE', 'permission denied reading the EEPROM /sys/x', { lasting: true })],
+  ['the serial driver missing from the install', new EreceiptError('ERR_HAL_UNAVAILABLE', 'the serial driver cannot be loaded', { lasting: true })],
+])('a lasting HAL failure needs a person, not a retry: %s', (_name, error) => {
+  expect(classifyFailure(error)).toBe('needs-a-person');
+  expect(isTransient(error)).toBe(false);
+  expect(error.exitStatus).toBe(69);
+});
+
+it('the remedy is joined to the message, and kept apart', () => {
+  const error = new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'identity service is busy (HTTP 503)', { remedy: 'try again later' });
+  expect(error).toMatchObject({ message: 'identity service is busy (HTTP 503): try again later', what: 'identity service is busy (HTTP 503)', remedy: 'try again later' });
+  expect(new EreceiptError('ERR_CONFIG', 'bad')).toMatchObject({ message: 'bad', what: 'bad', remedy: undefined });
+});

@@ -207,11 +207,13 @@ it('SIGHUPs in quick succession: one login per reload, then quiet; SIGTERM still
 });
 
 it('50 randomized races of new credentials, SIGHUP and SIGTERM: no hang, every exit 0 within 2 s', async () => {
-  const { config } = await provisioned();
-  const credentials = join(JSON.parse(readFileSync(config, 'utf8')).credentialsFile as string);
+  // Five terminals side by side, each with its own files: one run per token file (the lock).
+  const configs = await Promise.all(Array.from({ length: 5 }, async () => (await provisioned()).config));
   const random = seededRandom(50);
   const outcomes: { status: number | null; ms: number }[] = [];
-  const one = async () => {
+  const one = async (slot: number) => {
+    const config = configs[slot] as string;
+    const credentials = JSON.parse(readFileSync(config, 'utf8')).credentialsFile as string;
     const service = startRun(config);
     await waitFor(() => service.stderr().includes('token renewed'), 10_000);
     // A technician's provisioning lands (a new file renamed over the old one), then the signals.
@@ -223,7 +225,7 @@ it('50 randomized races of new credentials, SIGHUP and SIGTERM: no hang, every e
     await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 30)));
     outcomes.push(await stop(service));
   };
-  for (let round = 0; round < 10; round++) await Promise.all(Array.from({ length: 5 }, one));
+  for (let round = 0; round < 10; round++) await Promise.all(Array.from({ length: 5 }, (_, slot) => one(slot)));
   expect(outcomes).toHaveLength(50);
   expect(outcomes.filter((o) => o.status !== 0 || o.ms >= 2000)).toEqual([]);
 }, 120_000);

@@ -87,7 +87,8 @@ withCoprocessor.each([
 });
 
 it('no device at the path is exit 69', async () => {
-  const run = await runBundle(['--config', config({ path: '/dev/ttyNOSUCH9' }), 'boot']);
+  // --wait 0: one try (a device that appears late at boot is waited for within --wait).
+  const run = await runBundle(['--config', config({ path: '/dev/ttyNOSUCH9' }), 'boot', '--wait', '0']);
   expect(run).toMatchObject({ status: 69, stderr: 'ereceipt-auth: error: there is no serial device /dev/ttyNOSUCH9: check hal.path\n' });
 });
 
@@ -95,11 +96,21 @@ withCoprocessor('a port held by another process is exit 69, and the holder keeps
   const c = await coprocessor();
   const holder = await LinuxBinding.open({ path: c.path, baudRate: 115200, lock: true });
   try {
-    const run = await runBundle(['--config', config({ path: c.path }), 'boot']);
+    const run = await runBundle(['--config', config({ path: c.path }), 'boot', '--wait', '0']);
     expect(run).toMatchObject({ status: 69, stderr: `ereceipt-auth: error: serial device ${c.path} is in use by another process: stop it, or wait for it to finish\n` });
     expect(holder.isOpen).toBe(true);
-  } finally {
+    // boot waits for a busy UART within --wait, as run does: the holder lets go after a second.
+    const waiting = runBundle(['--config', config({ path: c.path }), 'boot', '--wait', '10']);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(holder.isOpen).toBe(true);
     await holder.close();
+    const waited = await waiting;
+    // The identity was read; what stops it now is the missing provisioning.
+    expect(waited.status).toBe(78);
+    expect(waited.stderr).toMatch(new RegExp(`^ereceipt-auth: warning: serial device ${c.path} is in use by another process; retrying in [1-9]\\d* s\n`));
+    expect(waited.stderr).toMatch(/\nereceipt-auth: error: not provisioned: there is no credentials file .*\n$/);
+  } finally {
+    if (holder.isOpen) await holder.close();
   }
   // The port opens again once the holder is gone (that the driver itself closes on
   // every path is tested in serial.test.ts; here each run is a process of its own).

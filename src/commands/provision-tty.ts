@@ -1,5 +1,5 @@
 import { readCredentials, CREDENTIAL_LIMITS, type Credentials } from '../credentials';
-import { EreceiptError, isEreceiptError } from '../errors';
+import { EreceiptError, failureWhat, isEreceiptError } from '../errors';
 import { createLineEditor, type LineEditor, type RawInput } from '../line-editor';
 import { checkValue } from '../provision-input';
 import { readDevice, saveCredentials, taxpayerOf, verifyCredentials, type Device, type Verified } from '../provisioning';
@@ -85,7 +85,7 @@ async function askField(editor: LineEditor, field: Field, say: (text?: string) =
     try {
       checkValue(field, value);
     } catch (error) {
-      say(`${(error as Error).message.replace(/: nothing was saved$/, '')}; type it again.`);
+      say(`${failureWhat(error)}; type it again.`);
       // A line typed ahead (a secret meant for the next, hidden prompt) must not land in this one.
       editor.discardPending();
       continue;

@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { EreceiptError, isEreceiptError, systemCode } from '../src/errors';
+import { HalError, isBranded, systemCode } from './errors';
 import { describeTlvs, parseTlvInfo, TLV_DEVICE_VERSION, TLV_HEADER_LENGTH, TLV_SERIAL_NUMBER, tlvTotalLength, type Tlv } from './onie-tlv';
 import type { DeviceHal, DeviceIdentity } from './types';
 import { validateIdentity } from './validate-identity';
@@ -53,7 +53,7 @@ async function readImage(path: string, offset: number): Promise<Uint8Array> {
     image.set(rest, TLV_HEADER_LENGTH);
     return image;
   } catch (error) {
-    if (isEreceiptError(error)) throw error;
+    if (isBranded(error)) throw error;
     throw unavailable(path, error);
   } finally {
     await handle.close();
@@ -74,7 +74,7 @@ async function readAt(handle: fs.FileHandle, position: number, length: number): 
 function find(tlvs: Tlv[], type: number, path: string): Uint8Array {
   const tlv = tlvs.find((t) => t.type === type);
   if (!tlv) {
-    throw new EreceiptError('ERR_HAL_BAD_DATA', `EEPROM ${path} has no TLV 0x${type.toString(16).padStart(2, '0')}: program it, or set the TLV code in the hal configuration`);
+    throw new HalError('ERR_HAL_BAD_DATA', `EEPROM ${path} has no TLV 0x${type.toString(16).padStart(2, '0')}: program it, or set the TLV code in the hal configuration`);
   }
   return tlv.value;
 }
@@ -83,7 +83,7 @@ function ascii(bytes: Uint8Array): string {
   return String.fromCharCode(...bytes);
 }
 
-function unavailable(path: string, error: unknown): EreceiptError {
+function unavailable(path: string, error: unknown): HalError {
   const code = systemCode(error);
   // A file not there yet (the driver still loading at boot) may come in a moment; a refused permission does not.
   const [why, remedy, lasting] =
@@ -92,5 +92,5 @@ function unavailable(path: string, error: unknown): EreceiptError {
       : code === 'EACCES' || code === 'EPERM'
         ? [`permission denied reading the EEPROM ${path}`, 'let the service user read it (udev rule or group)', true]
         : [`cannot read the EEPROM ${path} (${code ?? 'error'})`, 'check the hardware', false];
-  return new EreceiptError('ERR_HAL_UNAVAILABLE', why, { cause: error, remedy, lasting });
+  return new HalError('ERR_HAL_UNAVAILABLE', why, { cause: error, remedy, lasting });
 }

@@ -1,4 +1,4 @@
-import { EreceiptError } from '../src/errors';
+import { HalError } from './errors';
 
 /**
  * The ONIE TlvInfo board-identity format (ONIE hardware spec, U-Boot tlv_eeprom,
@@ -112,6 +112,6 @@ function hex(byte: number): string {
   return byte.toString(16).padStart(2, '0');
 }
 
-function bad(source: string, what: string): EreceiptError {
-  return new EreceiptError('ERR_HAL_BAD_DATA', `EEPROM ${source} ${what}: check or reprogram the board identity EEPROM`);
+function bad(source: string, what: string): HalError {
+  return new HalError('ERR_HAL_BAD_DATA', `EEPROM ${source} ${what}: check or reprogram the board identity EEPROM`);
 }

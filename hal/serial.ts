@@ -1,5 +1,5 @@
 import type { BindingInterface, BindingPortInterface } from '@serialport/bindings-interface';
-import { EreceiptError } from '../src/errors';
+import { HalError } from './errors';
 import { atCommand, createAtReader, printableLine, type AtAnswer } from './at-protocol';
 import type { DeviceHal, DeviceIdentity } from './types';
 import { validateIdentity } from './validate-identity';
@@ -54,7 +54,7 @@ async function openPort(options: SerialHalOptions): Promise<BindingPortInterface
         : /EACCES|permission/i.test(message)
           ? [`permission denied opening the serial device ${options.path}`, 'add the service user to the dialout group', true]
           : [`cannot open the serial device ${options.path} (${printableLine(message)})`, 'check hal.path and the hardware', false];
-    throw new EreceiptError('ERR_HAL_UNAVAILABLE', why, { cause: error, remedy, lasting });
+    throw new HalError('ERR_HAL_UNAVAILABLE', why, { cause: error, remedy, lasting });
   }
 }
 
@@ -120,11 +120,11 @@ async function ask(port: BindingPortInterface, input: Input, name: string, optio
       if (answer?.kind === 'value') return answer.value;
       last = answer ? answer.detail : `no answer within ${options.timeoutMs} ms`;
     } catch (error) {
-      throw new EreceiptError('ERR_HAL_UNAVAILABLE', `serial device ${options.path} failed while talking to it (${printableLine(String((error as Error).message ?? error))}): check the hardware`, { cause: error });
+      throw new HalError('ERR_HAL_UNAVAILABLE', `serial device ${options.path} failed while talking to it (${printableLine(String((error as Error).message ?? error))}): check the hardware`, { cause: error });
     }
     options.trace?.(`  (try ${attempt} of ${options.tries}: ${last})`);
   }
-  throw new EreceiptError(
+  throw new HalError(
     'ERR_HAL_BAD_DATA',
     `serial device ${options.path} gave no usable answer to ${shown} after ${options.tries} tries (last: ${last}): check the co-processor and hal.baudRate`,
   );

@@ -1,4 +1,4 @@
-import { EreceiptError } from '../src/errors';
+import { HalError } from './errors';
 import type { DeviceHal, DeviceIdentity } from './types';
 import { validateIdentity } from './validate-identity';
 
@@ -35,7 +35,7 @@ export function createSimHal(options: SimHalOptions): SimHal {
     reads += 1;
     if (state.delayMs) await new Promise((resolve) => setTimeout(resolve, state.delayMs));
     if (state.fault === 'missing') {
-      throw new EreceiptError('ERR_HAL_UNAVAILABLE', 'simulated terminal: no device answers', { remedy: 'check the hal setting in the configuration' });
+      throw new HalError('ERR_HAL_UNAVAILABLE', 'simulated terminal: no device answers', { remedy: 'check the hal setting in the configuration' });
     }
     if (state.fault === 'crash') throw new TypeError('simulated driver failure');
   }

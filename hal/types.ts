@@ -3,7 +3,7 @@
  * serial co-processor, simulated) implement `DeviceHal`; nothing outside the
  * composition root knows which one it talks to.
  *
- * Failures are thrown as `EreceiptError` with code `ERR_HAL_UNAVAILABLE` (no
+ * Failures are thrown as `HalError` (hal/errors.ts) with code `ERR_HAL_UNAVAILABLE` (no
  * device at the configured path, exit 69) or `ERR_HAL_BAD_DATA` (the device
  * answered, but with something that is not a valid identity, exit 65).
  */

@@ -1,4 +1,4 @@
-import { EreceiptError } from '../src/errors';
+import { HalError } from './errors';
 import type { DeviceIdentity } from './types';
 
 /** The limits the seed sets on the two values a HAL supplies. */
@@ -22,6 +22,6 @@ function check(value: string, what: string, max: number, source: string): void {
   if (!PRINTABLE_ASCII.test(value)) throw bad(`${source} has a ${what} that is not printable ASCII`);
 }
 
-function bad(what: string): EreceiptError {
-  return new EreceiptError('ERR_HAL_BAD_DATA', `${what}: check the terminal's identity data`);
+function bad(what: string): HalError {
+  return new HalError('ERR_HAL_BAD_DATA', `${what}: check the terminal's identity data`);
 }

@@ -1,3 +1,7 @@
+import { ERROR_BRAND, isBranded } from '../hal/errors';
+
+export { systemCode } from '../hal/errors';
+
 /**
  * Every failure the module knows about, by stable code. Callers branch on `code`,
  * never on the message; the message is the one line a technician reads.
@@ -37,15 +41,17 @@ export interface ErrorDetails {
 }
 
 /**
- * Marks the module's errors across bundles: the serial driver is a file of its own
- * with its own copy of this class, so `instanceof` alone would not know its errors.
+ * The module's error class; `code` says what kind of failure it is. The HAL's
+ * errors (hal/errors.ts, the layer below) and those of the serial driver's own
+ * bundle carry the same brand, so `instanceof EreceiptError` is true of them too.
  */
-const BRAND = Symbol.for('ereceipt-auth.error');
-
-/** The one error class of the module; `code` says what kind of failure it is. */
 export class EreceiptError<C extends ErrorCode = ErrorCode> extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(value);
+  }
+
   override readonly name = 'EreceiptError';
-  readonly [BRAND] = true;
+  readonly [ERROR_BRAND] = true;
   readonly code: C;
   /** What failed, without the remedy: for a line that says what happens next instead ("retrying in 4 s"). */
   readonly what: string;
@@ -76,7 +82,7 @@ export class EreceiptError<C extends ErrorCode = ErrorCode> extends Error {
 }
 
 export function isEreceiptError(error: unknown): error is EreceiptError {
-  return error instanceof EreceiptError || (typeof error === 'object' && error !== null && (error as { [BRAND]?: boolean })[BRAND] === true);
+  return isBranded(error);
 }
 
 /**
@@ -93,8 +99,3 @@ export function failureWhat(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The system error code (`ENOENT`, `EACCES`, …) of a failed file or socket call. */
-export function systemCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}

@@ -1,5 +1,8 @@
 // One classification of every failure, used by boot's bounded retry, token, run and the API.
-import { EreceiptError, exitStatusOf, isTransient, type ErrorCode } from '../src/errors';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HalError } from '../hal/errors';
+import { EreceiptError, exitStatusOf, isEreceiptError, isTransient, type ErrorCode } from '../src/errors';
 import { classifyFailure, type FailureClass } from '../src/failure-class';
 
 const rows: Array<[ErrorCode, FailureClass]> = [
@@ -51,4 +54,26 @@ it('the remedy is joined to the message, and kept apart', () => {
   const error = new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'identity service is busy (HTTP 503)', { remedy: 'try again later' });
   expect(error).toMatchObject({ message: 'identity service is busy (HTTP 503): try again later', what: 'identity service is busy (HTTP 503)', remedy: 'try again later' });
   expect(new EreceiptError('ERR_CONFIG', 'bad')).toMatchObject({ message: 'bad', what: 'bad', remedy: undefined });
+});
+
+describe('the HAL is the bottom layer', () => {
+  it('hal/ imports nothing from src/', () => {
+    const dir = join(__dirname, '..', 'hal');
+    const offenders = readdirSync(dir)
+      .filter((f) => f.endsWith('.ts'))
+      .filter((f) => /from '\.\.\/src\//.test(readFileSync(join(dir, f), 'utf8')));
+    expect(offenders).toEqual([]);
+  });
+
+  it("its errors are the module's: same brand, instanceof, exit status and class", () => {
+    const busy = new HalError('ERR_HAL_UNAVAILABLE', 'serial device /dev/ttyS1 is in use by another process', { remedy: 'stop it, or wait for it to finish' });
+    expect(busy).toBeInstanceOf(EreceiptError);
+    expect(isEreceiptError(busy)).toBe(true);
+    expect(busy).toMatchObject({ code: 'ERR_HAL_UNAVAILABLE', exitStatus: 69, what: 'serial device /dev/ttyS1 is in use by another process', message: 'serial device /dev/ttyS1 is in use by another process: stop it, or wait for it to finish' });
+    expect(classifyFailure(busy)).toBe('retry-soon');
+    const garbage = new HalError('ERR_HAL_BAD_DATA', 'EEPROM x fails its CRC');
+    expect(garbage.exitStatus).toBe(65);
+    expect(classifyFailure(garbage)).toBe('retry-slowly');
+    expect(new TypeError('x')).not.toBeInstanceOf(EreceiptError);
+  });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tlvInfoImage } from './tlv-image';
 import { startCoprocessor } from '../test/helpers/coprocessor';
-import { startIdentitySim } from './identity-sim';
+import { startIdentitySim } from '../test/identity-sim';
 
 const BUNDLE = join(__dirname, '..', 'dist', 'ereceipt-auth.js');
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 21);

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startIdentitySim, type IdentitySim } from './identity-sim';
+import { startIdentitySim, type IdentitySim } from '../test/identity-sim';
 
 const BUNDLE = join(__dirname, '..', 'dist', 'ereceipt-auth.js');
 

@@ -16,7 +16,7 @@ import { tlvInfoImage } from './tlv-image';
 import { writeCredentials } from '../src/credentials';
 import { Secret } from '../src/secret';
 import { startCoprocessor } from '../test/helpers/coprocessor';
-import { startIdentitySim } from './identity-sim';
+import { startIdentitySim } from '../test/identity-sim';
 
 const ROOT = join(__dirname, '..');
 const BUNDLE = join(ROOT, 'dist', 'ereceipt-auth.js');

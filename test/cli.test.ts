@@ -5,7 +5,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, wr
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { startIdentitySim, verifySimToken, type IdentitySim, type SimTerminal } from '../scripts/identity-sim';
+import { startIdentitySim, verifySimToken, type IdentitySim, type SimTerminal } from './identity-sim';
 import { BUNDLE, runBundle, transcript } from './helpers/bundle';
 import { needs } from './helpers/needs';
 import { useTempDir } from './helpers/temp-dir';

@@ -7,7 +7,13 @@ import { build, stop } from 'esbuild';
 import { readCredentials, writeCredentials } from '../src/credentials';
 import { Secret } from '../src/secret';
 import { BUNDLE } from './helpers/bundle';
+import { seededRandom } from './helpers/random';
 import { useTempDir } from './helpers/temp-dir';
+
+// The kill delays come from a seeded generator, so a failing schedule can be replayed
+// (KILL_SEED=n); the process timing itself still varies from run to run.
+const KILL_SEED = Number(process.env.KILL_SEED ?? 20261206);
+const killDelay = seededRandom(KILL_SEED);
 
 const tempDir = useTempDir();
 const serial = 'POS-CRASH-0001';
@@ -45,7 +51,7 @@ it('survives 200 kills of a process rewriting the file in a loop', async () => {
   const seen = { 'client-old': 0, 'client-new': 0 };
   let maxLeftovers = 0;
   for (let i = 0; i < 200; i++) {
-    await startAndKill([writer, file, serial], () => Math.floor(Math.random() * 25));
+    await startAndKill([writer, file, serial], () => Math.floor(killDelay() * 25));
     const credentials = await readCredentials(file, { serial });
     expect(['client-old', 'client-new']).toContain(credentials.clientId);
     expect(credentials.clientSecret.reveal()).toBe(credentials.clientId.replace('client', 'secret') + '-0123456789');
@@ -75,7 +81,7 @@ it('survives 50 kills of provision at random moments of its whole run', async ()
 
   for (let i = 0; i < 50; i++) {
     const name = i % 2 === 0 ? 'old' : 'new';
-    await startAndKill([BUNDLE, '--config', config, 'provision', '--stdin', '--offline'], () => Math.floor(Math.random() * runMs * 1.2), lines(name));
+    await startAndKill([BUNDLE, '--config', config, 'provision', '--stdin', '--offline'], () => Math.floor(killDelay() * runMs * 1.2), lines(name));
     expect(['client-old', 'client-new']).toContain((await readCredentials(file, { serial })).clientId);
   }
 }, 120_000);

@@ -70,7 +70,9 @@ describe('EEPROM driver', () => {
       expect(Math.max(...reads.map((r) => r.position + r.length))).toBe(64 + image.length);
       reads.length = 0;
       const overLong = onieImage({ tlvs: [[0x23, 'X']], declaredLength: 2040 });
-      await createEepromHal({ path: eepromFile(overLong, 4096) }).identity().catch(() => undefined);
+      const refused = createEepromHal({ path: eepromFile(overLong, 4096) }).identity();
+      await expect(refused).rejects.toThrow(/declares 2051 bytes, more than the 2048/);
+      await expect(refused).rejects.toHaveProperty('code', 'ERR_HAL_BAD_DATA');
       expect(reads).toEqual([{ position: 0, length: 11 }]);
     } finally {
       spy.mockRestore();
@@ -85,7 +87,7 @@ describe('EEPROM driver', () => {
     writeFileSync(exact, image);
     expect((await createEepromHal({ path: exact }).identity()).serial).toBe('POS-EE-000123');
     writeFileSync(exact, image.subarray(0, image.length - 3));
-    expect((await failure(exact)).message).toMatch(/is truncated: it declares \d+ bytes but holds \d+/);
+    expect((await failure(exact)).message).toMatch(new RegExp(`is truncated: it declares ${image.length} bytes but holds ${image.length - 3}`));
   });
 
   it.each([

@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { join } from 'node:path';
-import { startIdentitySim, verifySimToken, type IdentitySim, type SimTerminal } from '../scripts/identity-sim';
+import { startIdentitySim, verifySimToken, type IdentitySim, type SimTerminal } from './identity-sim';
 import { EreceiptError } from '../src/errors';
 import { parseRetryAfter, requestToken, type TokenGrant } from '../src/identity-client';
 import { Secret } from '../src/secret';

@@ -5,7 +5,7 @@ import { execFile, spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { startIdentitySim, type IdentitySim } from '../scripts/identity-sim';
+import { startIdentitySim, type IdentitySim } from './identity-sim';
 import { isAlive } from '../src/pid';
 import { BUNDLE, runBundle } from './helpers/bundle';
 import { needs, pathWithout } from './helpers/needs';
@@ -192,16 +192,16 @@ it('start never holds the boot longer than its wait when the identity service is
 }, 30_000);
 
 needs('systemd-analyze')('the systemd unit passes systemd-analyze verify', async () => {
-  const result = await new Promise<{ code: string | number; output: string }>((resolve) =>
-    execFile('systemd-analyze', ['verify', UNIT], (error, stdout, stderr) => resolve({ code: error ? (error.code ?? 1) : 0, output: stdout + stderr })),
-  );
-  const lines = result.output.split('\n').filter(Boolean);
-  if (existsSync('/usr/bin/node')) {
-    expect({ code: result.code, lines }).toEqual({ code: 0, lines: [] });
-  } else {
-    // A machine whose Node is elsewhere: the only complaint allowed is that /usr/bin/node is missing.
-    expect(lines.length).toBeGreaterThan(0);
-    for (const line of lines) expect(line).toMatch(/\/usr\/bin\/node\b.*(is not executable|No such file)/);
+  // Verified as shipped where /usr/bin/node exists; elsewhere a copy that names this
+  // machine's node instead, so every other line of the unit is still checked, and to the letter.
+  let unit = UNIT;
+  if (!existsSync('/usr/bin/node')) {
+    unit = join(tempDir(), 'ereceipt-auth.service');
+    writeFileSync(unit, readFileSync(UNIT, 'utf8').split('/usr/bin/node ').join(`${process.execPath} `));
   }
+  const result = await new Promise<{ code: string | number; output: string }>((resolve) =>
+    execFile('systemd-analyze', ['verify', unit], (error, stdout, stderr) => resolve({ code: error ? (error.code ?? 1) : 0, output: stdout + stderr })),
+  );
+  expect({ code: result.code, lines: result.output.split('\n').filter(Boolean) }).toEqual({ code: 0, lines: [] });
   expect(readFileSync(UNIT, 'utf8')).toMatch(/ExecStartPre=-\/usr\/bin\/node .* boot --wait 30\n/);
 });

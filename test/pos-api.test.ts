@@ -2,7 +2,7 @@
 // identity-service simulator for tokens, and a small receipt API that answers 401.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { join } from 'node:path';
-import { startIdentitySim, type IdentitySim } from '../scripts/identity-sim';
+import { startIdentitySim, type IdentitySim } from './identity-sim';
 import { parseConfig } from '../src/config';
 import { writeCredentials } from '../src/credentials';
 import { createTokenManager } from '../src/pos-api';

@@ -3,7 +3,7 @@
 // identity-service simulator over loopback HTTP.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startIdentitySim, type IdentitySim, type SimTerminal } from '../scripts/identity-sim';
+import { startIdentitySim, type IdentitySim, type SimTerminal } from './identity-sim';
 import { readCredentials } from '../src/credentials';
 import { BUNDLE, runBundle } from './helpers/bundle';
 import { needs } from './helpers/needs';

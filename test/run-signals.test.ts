@@ -4,7 +4,7 @@
 // kernel, so the test runner is never at risk.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startIdentitySim, type IdentitySim } from '../scripts/identity-sim';
+import { startIdentitySim, type IdentitySim } from './identity-sim';
 import { systemClocks } from '../src/clock';
 import type { CommandContext } from '../src/commands/context';
 import { run } from '../src/commands/run';

@@ -3,7 +3,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startIdentitySim, verifySimToken, type IdentitySim, type SimTerminal } from '../scripts/identity-sim';
+import { startIdentitySim, verifySimToken, type IdentitySim, type SimTerminal } from './identity-sim';
 import { BUNDLE, runBundle } from './helpers/bundle';
 import { needs } from './helpers/needs';
 import { seededRandom } from './helpers/random';
@@ -344,7 +344,8 @@ needs('tmpfs mount')('a full token folder (ENOSPC on its tmpfs): the token is he
     }
     const service = startRun(config);
     try {
-      await waitFor(() => service.stderr().includes('(ENOSPC)'), 15_000);
+      // The write's failure and the renewal are two log lines; wait for the second.
+      await waitFor(() => service.stderr().includes('but not yet in the token file'), 15_000);
       expect(service.stderr()).toMatch(/<3>ereceipt-auth: error: cannot write the token file .*token\.json \(ENOSPC\): .*; the token is held, try 1, next in 1 s\n/);
       expect(service.stderr()).toContain('token renewed (valid until');
       expect(service.stderr()).toContain('but not yet in the token file: its write is being retried');

@@ -4,7 +4,7 @@
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LinuxBinding } from '@serialport/bindings-cpp/dist/linux';
-import { startIdentitySim, type IdentitySim } from '../scripts/identity-sim';
+import { startIdentitySim, type IdentitySim } from './identity-sim';
 import { BUNDLE, runBundle } from './helpers/bundle';
 import { startCoprocessor, type Coprocessor } from './helpers/coprocessor';
 import { needs } from './helpers/needs';

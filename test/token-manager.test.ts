@@ -26,8 +26,8 @@ function tokenSet(lifetimeS: number): TokenSet {
 }
 
 const transient = (retryAfterMs?: number) =>
-  new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'identity service is busy (HTTP 503): try again later', retryAfterMs === undefined ? {} : { retryAfterMs });
-const rejection = () => new EreceiptError('ERR_CREDENTIALS_REJECTED', 'presharedkey rejected by the identity service (invalid_presharedkey): re-run provisioning');
+  new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'identity service is busy (HTTP 503)', retryAfterMs === undefined ? { remedy: 'try again later' } : { remedy: 'try again later', retryAfterMs });
+const rejection = () => new EreceiptError('ERR_CREDENTIALS_REJECTED', 'presharedkey rejected by the identity service (invalid_presharedkey)', { remedy: 're-run provisioning', lasting: true });
 
 function quietLog(lines: string[] = []) {
   return createLogger({ write: (line) => void lines.push(line) });
@@ -204,7 +204,7 @@ describe('failures', () => {
     let logins = 0;
     const m = manager(clock, async () => {
       logins += 1;
-      if (logins <= 2) throw new EreceiptError('ERR_HAL_UNAVAILABLE', 'serial device /dev/ttyS1 is in use by another process: stop it, or wait for it to finish');
+      if (logins <= 2) throw new EreceiptError('ERR_HAL_UNAVAILABLE', 'serial device /dev/ttyS1 is in use by another process', { remedy: 'stop it, or wait for it to finish' });
       return { token: tokenSet(3600), obtainedAt: clock.now() };
     });
     m.start();
@@ -222,7 +222,7 @@ describe('failures', () => {
       clock,
       async () => {
         logins += 1;
-        throw new EreceiptError('ERR_NOT_PROVISIONED', 'not provisioned: there is no credentials file /var/lib/ereceipt-auth/credentials: run "ereceipt-auth provision"');
+        throw new EreceiptError('ERR_NOT_PROVISIONED', 'not provisioned: there is no credentials file /var/lib/ereceipt-auth/credentials', { remedy: 'run "ereceipt-auth provision"' });
       },
       { log: quietLog(lines) },
     );
@@ -294,6 +294,8 @@ describe('a simulated day', () => {
 
     let requests = 0;
     let failed = 0;
+    /** The monotonic time each successful login's request left: its token lasts 3600 s from there. */
+    const loginStarts: number[] = [];
     const written: { wall: number; expiresAt: number; mono: number; expMono: number }[] = [];
     const m = createTokenManager({
       clocks: clock,
@@ -311,6 +313,7 @@ describe('a simulated day', () => {
           throw transient(30_000);
         }
         const obtainedAt = clock.now();
+        loginStarts.push(clock.monotonic());
         if (within(t, slow)) await clock.sleep(20_000);
         return { token: tokenSet(3600), obtainedAt };
       },
@@ -361,6 +364,10 @@ describe('a simulated day', () => {
     expect(failed).toBeLessThan(130);
     // expires_at was rewritten after each jump, and always matched the monotonic time left (to the ms of ISO 8601).
     for (const w of written) expect(Math.abs(w.expiresAt - w.wall - (w.expMono - w.mono))).toBeLessThanOrEqual(1);
+    // And what the manager held is what the service granted: 3600 s from when a request left
+    // (not from when a slow answer arrived), never more.
+    expect(written.length).toBeGreaterThanOrEqual(successes);
+    for (const w of written) expect(loginStarts.map((s) => s + 3600_000)).toContain(w.expMono);
     // Forward two years: renewed at once (it cannot be told from a resume after suspend).
     const afterForward = written.filter((w) => w.mono >= at(18) && w.mono < at(18, 1));
     expect(afterForward.length).toBeGreaterThanOrEqual(1);

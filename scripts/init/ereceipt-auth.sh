@@ -168,10 +168,16 @@ stop() {
   fi
   pid=$(cat "$PIDFILE")
   kill -TERM "$pid"
-  i=0
-  while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 10 ]; do
-    sleep 1
-    i=$((i + 1))
+  # Look every 0.1 s (so a stop takes as long as run needs, not a whole second more),
+  # for 10 s in all; a sleep without fractions (a POSIX-only one) looks every second.
+  waited=0
+  while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 100 ]; do
+    if sleep 0.1 2>/dev/null; then
+      waited=$((waited + 1))
+    else
+      sleep 1
+      waited=$((waited + 10))
+    fi
   done
   if kill -0 "$pid" 2>/dev/null; then
     say "did not stop within 10 s; killing it"

@@ -1,4 +1,5 @@
 import type { Clocks } from '../../src/clock';
+import { seededRandom } from './random';
 
 /**
  * Simulated time for long spans (a day of refreshes): timers run in order as
@@ -18,7 +19,7 @@ interface Timer {
   cancelled: boolean;
 }
 
-export function createVirtualClock(start = Date.UTC(2026, 10, 28), random: () => number = Math.random): VirtualClock {
+export function createVirtualClock(start = Date.UTC(2026, 10, 28), random: () => number = seededRandom(1)): VirtualClock {
   let mono = 1_000_000;
   let wallOffset = start - mono;
   let seq = 0;

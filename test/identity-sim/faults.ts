@@ -1,0 +1,63 @@
+// The simulator's fault plan: what a failing or hostile service answers, checked
+// when a fault is injected, and the bodies it sends when a fault names none.
+import { STATUS_CODES } from 'node:http';
+import type { SimFault } from './types';
+
+export const JSON_TYPE = 'application/json; charset=UTF-8';
+export const HTML_TYPE = 'text/html; charset=UTF-8';
+
+export function checkLifetime(seconds: number, what: string): void {
+  // Fractions too (a hostile service's 1 ms tokens); the real service issues 3600.
+  if (!Number.isFinite(seconds) || seconds < 0) throw new RangeError(`${what} must be a number of seconds, 0 or more`);
+}
+
+export function checkFault(fault: SimFault): void {
+  switch (fault.kind) {
+    case 'status':
+      if (!Number.isInteger(fault.status) || fault.status < 200 || fault.status > 599) {
+        throw new RangeError('a status fault needs a status from 200 to 599');
+      }
+      return;
+    case 'delay':
+      if (!Number.isFinite(fault.ms) || fault.ms < 0) throw new RangeError('a delay fault needs ms of 0 or more');
+      return;
+    case 'huge':
+      if (fault.bytes !== undefined && (!Number.isInteger(fault.bytes) || fault.bytes < 0)) {
+        throw new RangeError('a huge fault needs bytes of 0 or more');
+      }
+      return;
+    case 'drop':
+    case 'garbage':
+    case 'redirect':
+      return;
+  }
+}
+
+
+export function defaultStatusBody(status: number): { body: string; contentType: string } {
+  if (status === 429) {
+    return {
+      body: JSON.stringify({ error: 'Too many requests', message: 'Rate limit exceeded. Try again later.', code: 429 }),
+      contentType: JSON_TYPE,
+    };
+  }
+  const reason = STATUS_CODES[status] ?? 'Error';
+  if (status >= 500) {
+    const title = `${status} ${reason}`;
+    return {
+      body: `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n</body>\r\n</html>\r\n`,
+      contentType: HTML_TYPE,
+    };
+  }
+  return { body: JSON.stringify({ error: reason, code: status }), contentType: JSON_TYPE };
+}
+
+export function guessContentType(body: string): string {
+  try {
+    JSON.parse(body);
+    return JSON_TYPE;
+  } catch {
+    return HTML_TYPE;
+  }
+}
+

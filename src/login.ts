@@ -5,11 +5,9 @@ import { readCredentials } from './credentials';
 import { EreceiptError, failureWhat } from './errors';
 import { classifyFailure } from './failure-class';
 import { requestToken, type TokenGrant, type TokenSet } from './identity-client';
-import { hasB2c, NO_B2C_WARNING } from './jwt';
 import type { Logger } from './log';
-import { redact } from './secret';
 import { backoffDelay, BOOT_BACKOFF } from './schedule';
-import { recordState, tokenFileFrom, writeTokenFile, type TokenFile } from './token-file';
+import { holdToken, type HeldToken } from './token-manager';
 import type { HttpTransport } from './transport';
 
 /** Reads the terminal's identity and its credentials: all that a login needs. A stop (`signal`) ends a slow HAL read at once. */
@@ -41,7 +39,7 @@ export interface LoginOptions {
  * grant is read anew at each try, so a HAL that answers late still counts; every
  * other failure ends it at once, with its own exit status.
  */
-export async function loginWithRetry(readGrant: () => Promise<TokenGrant>, options: LoginOptions): Promise<{ token: TokenSet; obtainedAt: number; grant: TokenGrant }> {
+export async function loginWithRetry(readGrant: () => Promise<TokenGrant>, options: LoginOptions): Promise<{ held: HeldToken; grant: TokenGrant }> {
   const { clocks, log } = options;
   const deadline = clocks.monotonic() + options.waitMs;
   const timeoutMs = options.config.timeoutSeconds * 1000;
@@ -53,8 +51,9 @@ export async function loginWithRetry(readGrant: () => Promise<TokenGrant>, optio
       const tryMs = options.waitMs === 0 ? timeoutMs : Math.max(1000, Math.min(timeoutMs, left));
       // The lifetime counts from when the request left, not from when the answer came.
       const startedAt = clocks.now();
+      const startedMono = clocks.monotonic();
       const token = await requestToken(grant, { transport: options.transport, timeoutMs: tryMs, now: clocks.now });
-      return { token, obtainedAt: startedAt, grant };
+      return { held: holdToken(token, startedAt, startedMono), grant };
     } catch (error) {
       if (classifyFailure(error) !== 'retry-soon') throw error;
       const delay = backoffDelay(attempt, BOOT_BACKOFF, clocks.random, (error as { retryAfterMs?: number }).retryAfterMs);
@@ -101,27 +100,4 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
       },
     );
   });
-}
-
-/** Writes the token file and notes the success; warns when the taxpayer cannot submit receipts. */
-export async function saveToken(config: Pick<Config, 'tokenFile'>, token: TokenSet, obtainedAt: number, log: Logger): Promise<TokenFile> {
-  const file = tokenFileFrom(token, obtainedAt);
-  await writeTokenFile(config.tokenFile, file);
-  await recordState(
-    config.tokenFile,
-    {
-      last_success_at: file.obtained_at,
-      ...(token.serverDate === undefined ? {} : { clock_offset_seconds: Math.round((token.serverDate - obtainedAt) / 1000) }),
-    },
-    { error: true },
-  );
-  if (hasB2c(token.claims.taxpayerTags) === false) log.warn(NO_B2C_WARNING);
-  return file;
-}
-
-/** Notes a failure for `status`, then lets it go on. */
-export async function noteFailure(config: Pick<Config, 'tokenFile'>, error: unknown, now: number): Promise<void> {
-  const e = error as { code?: string; message?: string };
-  const message = redact(e.message ?? String(error));
-  await recordState(config.tokenFile, { last_error: { code: e.code ?? 'ERR_INTERNAL', message, at: new Date(now).toISOString() } });
 }

@@ -4,7 +4,8 @@ import type { CommandContext } from './commands/context';
 import { resolveOsVersion } from './config';
 import { writeCredentials, type Credentials, type DeviceBinding } from './credentials';
 import { requestToken, type TokenSet } from './identity-client';
-import { saveToken } from './login';
+import { holdToken, type HeldToken } from './token-manager';
+import { createTokenSink } from './token-sink';
 
 /** The terminal being provisioned: what the HAL reads, and what binds the file to it. */
 export interface Device {
@@ -20,10 +21,8 @@ export async function readDevice(ctx: Pick<CommandContext, 'hal' | 'config'>): P
   return { identity, binding: { serial: identity.serial, ...(deviceSecret ? { deviceSecret } : {}) }, osVersion: resolveOsVersion(ctx.config) };
 }
 
-export interface Verified {
-  token: TokenSet;
-  obtainedAt: number;
-}
+/** The token the identity service gave for the credentials being provisioned. */
+export type Verified = HeldToken;
 
 /**
  * "taxpayer RIN 100200300 (tags B2B, B2C)": whose credentials were typed, shown at
@@ -43,21 +42,22 @@ export async function verifyCredentials(
   signal?: AbortSignal,
 ): Promise<Verified> {
   const obtainedAt = ctx.clocks.now();
+  const startedMono = ctx.clocks.monotonic();
   const token = await requestToken(
     { identityUrl: ctx.config.identityUrl, identity: device.identity, osVersion: device.osVersion, credentials, ...(ctx.config.scope ? { scope: ctx.config.scope } : {}) },
     { transport: ctx.transport, timeoutMs: ctx.config.timeoutSeconds * 1000, now: ctx.clocks.now, ...(signal ? { signal } : {}) },
   );
-  return { token, obtainedAt };
+  return holdToken(token, obtainedAt, startedMono);
 }
 
 /**
  * Replaces the credentials file, then makes the token file match: the verified
  * token, or none (never a token of the credentials just replaced).
  */
-export async function saveCredentials(ctx: Pick<CommandContext, 'config' | 'log'>, device: Device, credentials: Credentials, verified: Verified | undefined): Promise<void> {
+export async function saveCredentials(ctx: Pick<CommandContext, 'config' | 'log' | 'clocks'>, device: Device, credentials: Credentials, verified: Verified | undefined): Promise<void> {
   await writeCredentials(ctx.config.credentialsFile, credentials, device.binding);
   try {
-    if (verified) await saveToken(ctx.config, verified.token, verified.obtainedAt, ctx.log);
+    if (verified) await createTokenSink({ tokenFile: () => ctx.config.tokenFile, clocks: ctx.clocks, log: ctx.log }).accept(verified);
     else await rm(ctx.config.tokenFile, { force: true });
   } catch (error) {
     ctx.log.warn(`the credentials are saved, but the token file was not updated (${(error as Error).message})`);

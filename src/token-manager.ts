@@ -16,6 +16,11 @@ export interface HeldToken {
   obtainedAtMono: number;
 }
 
+/** A token as held from the moment its request left: `obtainedAt` wall ms, `startedMono` monotonic ms. */
+export function holdToken(token: TokenSet, obtainedAt: number, startedMono: number): HeldToken {
+  return { token, obtainedAt, obtainedAtMono: startedMono, expiresAtMono: startedMono + token.expiresIn * 1000 };
+}
+
 /** What the manager is doing, for `status` and the state file. */
 export interface ManagerState {
   token?: { expiresAt: number; obtainedAt: number; scope?: string };
@@ -142,7 +147,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         const { token, obtainedAt } = await options.login(abort.signal);
         if (closed) throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'the token manager was closed during the login');
         const lifetimeMs = token.expiresIn * 1000;
-        held = { token, obtainedAt, obtainedAtMono: startedMono, expiresAtMono: startedMono + lifetimeMs };
+        held = holdToken(token, obtainedAt, startedMono);
         if (failures > 0) log.info(`token renewed after ${failures} failed ${failures === 1 ? 'try' : 'tries'}`);
         failures = 0;
         rejected = false;

@@ -1,5 +1,7 @@
 import { EreceiptError } from '../errors';
-import { loadGrant, loginWithRetry, noteFailure, saveToken } from '../login';
+import { loadGrant, loginWithRetry } from '../login';
+import { createTokenSink } from '../token-sink';
+import type { TokenFile } from '../token-file';
 import { describeArg } from './args';
 import type { CommandContext } from './context';
 
@@ -8,13 +10,16 @@ export const DEFAULT_BOOT_WAIT_SECONDS = 60;
 /** `boot [--wait SECONDS]`: log in, retrying transient failures, write the token file, exit. */
 export async function boot(ctx: CommandContext, args: string[]): Promise<void> {
   const waitSeconds = parseWait(args);
+  // "A token within --wait": the one login loop (retrying what the classification calls
+  // retry-soon), then the one sink every entry point writes through.
+  const sink = createTokenSink({ tokenFile: () => ctx.config.tokenFile, clocks: ctx.clocks, log: ctx.log });
   try {
     const readGrant = async () => loadGrant(ctx.config, await ctx.hal());
-    const { token, obtainedAt, grant } = await loginWithRetry(readGrant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: waitSeconds * 1000 });
-    const file = await saveToken(ctx.config, token, obtainedAt, ctx.log);
+    const { held, grant } = await loginWithRetry(readGrant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: waitSeconds * 1000 });
+    const file = (await sink.accept(held)) as TokenFile;
     ctx.log.info(`authenticated terminal ${grant.identity.serial}${file.taxpayer_rin ? ` for taxpayer RIN ${file.taxpayer_rin}` : ''}; token valid until ${file.expires_at}${file.scope ? ` (scope ${file.scope})` : ''}`);
   } catch (error) {
-    await noteFailure(ctx.config, error, ctx.clocks.now());
+    await sink.noteFailure(error);
     throw error;
   }
 }

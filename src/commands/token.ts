@@ -14,23 +14,22 @@ export async function token(ctx: CommandContext, args: string[]): Promise<void> 
     ctx.stdout(`${file.access_token}\n`);
     return;
   }
-  const { loadGrant, loginWithRetry, noteFailure, saveToken } = await import('../login');
+  const [{ loadGrant, loginWithRetry }, { createTokenSink }] = await Promise.all([import('../login'), import('../token-sink')]);
+  const sink = createTokenSink({ tokenFile: () => ctx.config.tokenFile, clocks: ctx.clocks, log: ctx.log });
   try {
     const readGrant = async () => loadGrant(ctx.config, await ctx.hal());
-    const { token: fresh, obtainedAt } = await loginWithRetry(readGrant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: 0 });
-    let saved: string;
+    const { held } = await loginWithRetry(readGrant, { transport: ctx.transport, config: ctx.config, clocks: ctx.clocks, log: ctx.log, waitMs: 0 });
     try {
-      saved = (await saveToken(ctx.config, fresh, obtainedAt, ctx.log)).access_token;
+      await sink.accept(held);
     } catch (error) {
       if (!isEreceiptError(error) || error.code !== 'ERR_FILE_WRITE') throw error;
       // The caller asked for a token and has one: a full or read-only disk must not
       // throw it away. The next call logs in again, and stderr says why.
       ctx.log.warn(`${error.message}; the token is printed but not kept, so the next call logs in again`);
-      saved = fresh.accessToken;
     }
-    ctx.stdout(`${saved}\n`);
+    ctx.stdout(`${held.token.accessToken}\n`);
   } catch (error) {
-    await noteFailure(ctx.config, error, ctx.clocks.now());
+    await sink.noteFailure(error);
     throw error;
   }
 }

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { printable } from './printable';
 import { readSmallFileSync } from './read-file';
-import { release, type } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { EreceiptError, systemCode } from './errors';
 import type { SimHalFault } from '../hal/sim';
@@ -273,5 +272,7 @@ export function resolveOsVersion(config: Pick<Config, 'osVersion'>, osReleasePat
   } catch {
     // No os-release (a minimal image): the kernel's name is the best we have.
   }
+  // node:os is loaded only here: every other start skips it.
+  const { release, type } = require('node:os') as typeof import('node:os');
   return `${type()} ${release()}`.replace(/[^\x20-\x7e]/g, '').slice(0, OS_VERSION_MAX);
 }

@@ -1,4 +1,4 @@
-import { constants, promises as fs } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import nacl from 'tweetnacl';
 import { writeFileAtomic } from './atomic-file';
@@ -73,7 +73,7 @@ export async function writeCredentials(
  * for any reason, is `ERR_CREDENTIALS_UNREADABLE` (exit 78).
  */
 export async function readCredentials(path: string, binding: DeviceBinding): Promise<Credentials> {
-  const bytes = await readProtectedFile(path);
+  const bytes = readProtectedFile(path);
   const undecryptable = new EreceiptError(
     'ERR_CREDENTIALS_UNREADABLE',
     `credentials file ${path} cannot be opened on this terminal (made on another device, altered, or damaged): re-run provisioning`,
@@ -103,7 +103,7 @@ export async function readCredentials(path: string, binding: DeviceBinding): Pro
 /** Whether a credentials file is there, without decrypting it (for `status`). */
 export async function credentialsFileState(path: string): Promise<'present' | 'absent' | 'unreadable'> {
   try {
-    await readProtectedFile(path);
+    readProtectedFile(path);
     return 'present';
   } catch (error) {
     return (error as EreceiptError).code === 'ERR_NOT_PROVISIONED' ? 'absent' : 'unreadable';
@@ -118,13 +118,13 @@ export async function credentialsFileState(path: string): Promise<'present' | 'a
  * reading on the service's behalf, also trusts a file of the folder's own owner
  * (provisioning as root hands the file to the service user who owns the folder).
  */
-async function checkOwnership(path: string, fileUid: number): Promise<void> {
+function checkOwnership(path: string, fileUid: number): void {
   const me = process.geteuid?.();
   if (me === undefined) return;
   const dir = dirname(path);
   let folder: { uid: number; mode: number };
   try {
-    folder = await fs.stat(dir);
+    folder = statSync(dir);
   } catch {
     return; // the file was just opened in it; a folder gone meanwhile fails the read anyway
   }
@@ -140,16 +140,17 @@ async function checkOwnership(path: string, fileUid: number): Promise<void> {
   if (!trusted) throw distrust(`it belongs to another user (uid ${fileUid})`, 're-run provisioning as the user that runs ereceipt-auth');
 }
 
-async function readProtectedFile(path: string): Promise<Uint8Array> {
-  let handle: fs.FileHandle;
+/** Synchronous, like the other small files: the promise file API costs start-up time and memory that `boot` should not pay. */
+function readProtectedFile(path: string): Uint8Array {
+  let fd: number;
   try {
     // O_NONBLOCK: a FIFO planted in its place must not hang the open.
-    handle = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     throw openError(path, error);
   }
   try {
-    const stat = await handle.stat();
+    const stat = fstatSync(fd);
     if (!stat.isFile()) throw new EreceiptError('ERR_FILE_READ', `credentials file ${path} is not a regular file: remove it and re-run provisioning`);
     if ((stat.mode & 0o077) !== 0) {
       const mode = (stat.mode & 0o777).toString(8);
@@ -158,16 +159,23 @@ async function readProtectedFile(path: string): Promise<Uint8Array> {
         `credentials file ${path} is open to other users (mode ${mode}), so it is not trusted: run chmod 600 on it, or re-run provisioning`,
       );
     }
-    await checkOwnership(path, stat.uid);
+    checkOwnership(path, stat.uid);
     if (stat.size > MAX_FILE_BYTES) {
       throw new EreceiptError('ERR_CREDENTIALS_UNREADABLE', `credentials file ${path} is too large to be a credentials file: re-run provisioning`);
     }
-    return new Uint8Array(await handle.readFile());
+    // Read up to one byte past the cap, so a file that grew since fstat is refused too.
+    const buffer = new Uint8Array(MAX_FILE_BYTES + 1);
+    let length = 0;
+    for (let n; (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0; ) length += n;
+    if (length > MAX_FILE_BYTES) {
+      throw new EreceiptError('ERR_CREDENTIALS_UNREADABLE', `credentials file ${path} is too large to be a credentials file: re-run provisioning`);
+    }
+    return buffer.subarray(0, length);
   } catch (error) {
     if (isEreceiptError(error)) throw error;
     throw new EreceiptError('ERR_FILE_READ', `cannot read the credentials file ${path} (${systemCode(error) ?? 'error'}): check the storage`, { cause: error });
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import type { DeviceIdentity } from '../hal/types';
 import type { CommandContext } from './commands/context';
 import { resolveOsVersion } from './config';
@@ -58,7 +58,7 @@ export async function saveCredentials(ctx: Pick<CommandContext, 'config' | 'log'
   await writeCredentials(ctx.config.credentialsFile, credentials, device.binding);
   try {
     if (verified) await createTokenSink({ tokenFile: () => ctx.config.tokenFile, clocks: ctx.clocks, log: ctx.log }).accept(verified);
-    else await rm(ctx.config.tokenFile, { force: true });
+    else rmSync(ctx.config.tokenFile, { force: true });
   } catch (error) {
     ctx.log.warn(`the credentials are saved, but the token file was not updated (${(error as Error).message})`);
   }

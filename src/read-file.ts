@@ -13,10 +13,18 @@ export type ReadFailure = 'ENOTREG' | 'ETOOBIG';
 export function readSmallFileSync(path: string, maxBytes: number): Buffer {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    if (!fstatSync(fd).isFile()) throw Object.assign(new Error(`${path} is not a regular file`), { code: 'ENOTREG' satisfies ReadFailure });
-    const buffer = Buffer.alloc(maxBytes + 1);
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw Object.assign(new Error(`${path} is not a regular file`), { code: 'ENOTREG' satisfies ReadFailure });
+    // Room for what fstat says and one byte more; grown while the file turns out longer
+    // (it grew meanwhile, or it is a /proc or /sys file that says 0), up to the cap.
+    let buffer = Buffer.allocUnsafe(Math.min(stat.size, maxBytes) + 1);
     let length = 0;
     for (;;) {
+      if (length === buffer.length) {
+        const grown = Buffer.allocUnsafe(Math.min(buffer.length * 2 + 4096, maxBytes + 1));
+        buffer.copy(grown, 0, 0, length);
+        buffer = grown;
+      }
       const n = readSync(fd, buffer, length, buffer.length - length, null);
       if (n === 0) break;
       length += n;

@@ -1,4 +1,4 @@
-import { promises as fs, readFileSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { privateFolder } from './atomic-file';
 import { EreceiptError, systemCode } from './errors';
@@ -40,11 +40,11 @@ function isLive(holder: LockHolder): boolean {
   return now === undefined || holder.startTime === '' || now === holder.startTime;
 }
 
-async function readHolder(path: string): Promise<{ text: string; holder: LockHolder | undefined; since?: string } | undefined> {
+function readHolder(path: string): { text: string; holder: LockHolder | undefined; since?: string } | undefined {
   try {
     // The lock is a symbolic link whose target is the text: it is never followed.
-    const text = await fs.readlink(path);
-    const since = (await fs.lstat(path)).mtime.toISOString();
+    const text = readlinkSync(path);
+    const since = lstatSync(path).mtime.toISOString();
     return { text, holder: parse(text), since };
   } catch (error) {
     if (systemCode(error) === 'ENOENT') return undefined;
@@ -55,7 +55,7 @@ async function readHolder(path: string): Promise<{ text: string; holder: LockHol
 
 /** The live `run` holding the lock beside this token file, and since when, if there is one (for `status`). */
 export async function lockHolder(tokenFile: string): Promise<(LockHolder & { since: string }) | undefined> {
-  const found = await readHolder(runLockPath(tokenFile));
+  const found = readHolder(runLockPath(tokenFile));
   return found?.holder && isLive(found.holder) ? { ...found.holder, since: found.since as string } : undefined;
 }
 
@@ -74,18 +74,17 @@ export interface RunLock {
  */
 export async function acquireRunLock(tokenFile: string): Promise<RunLock> {
   const path = runLockPath(tokenFile);
-  await privateFolder(dirname(path), 'run lock');
+  privateFolder(dirname(path), 'run lock');
   const own = `${process.pid} ${processStartTime(process.pid) ?? ''}`;
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
       // A symbolic link is made whole or not at all, exclusively, and needs no data
       // block: the lock is taken even on a full tmpfs, where the token file is retried.
-      await fs.symlink(own, path);
+      symlinkSync(own, path);
       return {
         path,
         async release() {
-          const found = await readHolder(path);
-          if (found?.text === own) await fs.rm(path, { force: true }).catch(() => {});
+          if (readHolder(path)?.text === own) removeQuietly(path);
         },
       };
     } catch (error) {
@@ -93,7 +92,7 @@ export async function acquireRunLock(tokenFile: string): Promise<RunLock> {
         throw new EreceiptError('ERR_FILE_WRITE', `cannot create the run lock ${path} (${systemCode(error) ?? 'error'}): check that the token folder is writable`, { cause: error });
       }
     }
-    const found = await readHolder(path);
+    const found = readHolder(path);
     if (found === undefined) continue; // gone meanwhile: try again
     if (found.holder && isLive(found.holder)) {
       throw new EreceiptError(
@@ -101,7 +100,7 @@ export async function acquireRunLock(tokenFile: string): Promise<RunLock> {
         `ereceipt-auth run is already running as pid ${found.holder.pid} (lock ${path}): stop it first; "ereceipt-auth status" shows it`,
       );
     }
-    await takeStale(path, found.text);
+    takeStale(path, found.text);
   }
   throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', `the run lock ${path} keeps changing: another ereceipt-auth run is starting; try again`);
 }
@@ -111,15 +110,29 @@ export async function acquireRunLock(tokenFile: string): Promise<RunLock> {
  * `run` has just made: it is moved aside first, and put back if it was not the
  * stale one after all.
  */
-async function takeStale(path: string, staleText: string): Promise<void> {
+function takeStale(path: string, staleText: string): void {
   const aside = `${path}.${process.pid}.stale`;
   try {
-    await fs.rename(path, aside);
+    renameSync(path, aside);
   } catch {
     return;
   }
-  const moved = await readHolder(aside);
+  const moved = readHolder(aside);
   // Not the stale one after all: another run has just taken the lock; give it back.
-  if (moved !== undefined && moved.text !== staleText && moved.holder) await fs.symlink(moved.text, path).catch(() => {});
-  await fs.rm(aside, { force: true }).catch(() => {});
+  if (moved !== undefined && moved.text !== staleText && moved.holder) {
+    try {
+      symlinkSync(moved.text, path);
+    } catch {
+      // a third run took it meanwhile: it is that one's now
+    }
+  }
+  removeQuietly(aside);
+}
+
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // a lock that cannot be removed is found stale by the next run
+  }
 }

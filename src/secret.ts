@@ -6,10 +6,11 @@ const REDACTED = '[redacted]';
  * so a secret that slips into an error message from elsewhere (a server's
  * `error_description`, a library's message) is still never printed.
  */
-const known = new Map<string, string[]>();
+const known = new Map<string, string[] | undefined>();
 
 function remember(value: string): void {
-  if (value.length >= 4 && !known.has(value)) known.set(value, echoForms(value));
+  // Its echo forms are worked out the first time some text is redacted: most starts print nothing that needs it.
+  if (value.length >= 4 && !known.has(value)) known.set(value, undefined);
 }
 
 /** A secret string that prints as `[redacted]` however it is turned into text. */
@@ -75,7 +76,9 @@ export function redact(text: string): string {
   // Every 8-character piece of the text, so that each piece of a secret is one look-up.
   const pieces = new Set<string>();
   for (let i = 0; i + MIN_ECHO <= lower.length; i++) pieces.add(lower.slice(i, i + MIN_ECHO));
-  for (const forms of known.values()) {
+  for (const [value, cached] of known) {
+    const forms = cached ?? echoForms(value);
+    if (!cached) known.set(value, forms);
     for (const form of forms) {
       if (form.length <= MIN_ECHO) hide(form);
       else {

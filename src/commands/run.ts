@@ -1,4 +1,4 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { EreceiptError } from '../errors';
 import { createLogger } from '../log';
@@ -62,7 +62,7 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
       (hal) => hal.description,
       () => `${config.hal.driver} (not answering yet)`,
     );
-    credentialsStamp = await stamp(config.credentialsFile);
+    credentialsStamp = stamp(config.credentialsFile);
     // A stop that came while the driver opened wins: nothing is started after it.
     if (stopRequested) return;
     const created = createTokenManager({
@@ -123,7 +123,7 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
   }
 
   async function checkCredentials(): Promise<void> {
-    const now = await stamp(parts.config.credentialsFile);
+    const now = stamp(parts.config.credentialsFile);
     if (now !== credentialsStamp && now !== '') {
       credentialsStamp = now;
       await reload('new credentials');
@@ -156,10 +156,9 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
 }
 
 /** Identifies a version of the credentials file without reading it. */
-async function stamp(path: string): Promise<string> {
-  const { stat } = await import('node:fs/promises');
+function stamp(path: string): string {
   try {
-    const s = await stat(path);
+    const s = statSync(path);
     return `${s.ino}:${s.size}:${s.mtimeMs}`;
   } catch {
     return '';

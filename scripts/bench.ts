@@ -4,7 +4,9 @@
 // /usr/bin/time for its peak RSS.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import { cpus, tmpdir } from 'node:os';
+import { createProxy } from 'proxy';
 import { join } from 'node:path';
 import { tlvInfoImage } from './tlv-image';
 import { startCoprocessor } from '../test/helpers/coprocessor';
@@ -18,10 +20,10 @@ interface Sample {
   rssKiB: number;
 }
 
-function measure(args: string[], input = ''): Promise<Sample> {
+function measure(args: string[], input = '', env: NodeJS.ProcessEnv = process.env): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn('/usr/bin/time', ['-f', '%M', process.execPath, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', '%M', process.execPath, ...args], { stdio: ['pipe', 'ignore', 'pipe'], env });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
@@ -79,6 +81,16 @@ async function residentRow(name: string, args: string[]): Promise<string> {
   idle.kill('SIGTERM');
   const [o, t] = [median(ours), median(theirs)];
   return `| ${name} | idle \`node -e 'setInterval(() => {}, 1000)'\` | - | ${(o / t).toFixed(2)}x (+${((o - t) / 1024).toFixed(1)} MiB) | - | ${(o / 1024).toFixed(1)} / ${(t / 1024).toFixed(1)} MiB |`;
+}
+
+/** How long the jest suite takes, once, after everything else (it would disturb the timings). */
+function testSuiteSeconds(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const jest = spawn(process.execPath, [join(__dirname, '..', 'node_modules', 'jest', 'bin', 'jest.js'), '--silent'], { cwd: join(__dirname, '..'), stdio: 'ignore' });
+    jest.on('error', reject);
+    jest.on('close', (status) => (status === 0 ? resolve((Date.now() - started) / 1000) : reject(new Error(`the test suite failed (${status})`))));
+  });
 }
 
 async function main(): Promise<void> {
@@ -142,6 +154,10 @@ async function main(): Promise<void> {
       headers: { posserial: terminal.serial, pososversion: terminal.osVersion, posmodelframework: terminal.modelFramework, presharedkey: terminal.presharedKey },
     });
     const client = (file: string) => () => measure([join(__dirname, '..', 'scripts', 'bench-clients', file)]);
+    // A CONNECT proxy on loopback (the same package the tests use), for boot through a proxy.
+    const proxy = createProxy(createServer());
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyEnv = { ...process.env, HTTP_PROXY: `http://127.0.0.1:${(proxy.address() as { port: number }).port}` };
 
     const rows = [
       await compare('`token`, fresh token file', () => measure([BUNDLE, '--config', config, 'token']), '`node -e 0`', () => measure(['-e', '0'])),
@@ -151,17 +167,22 @@ async function main(): Promise<void> {
       await compare('the same request by simple-oauth2 5', client('simple-oauth2.cjs'), '`boot`', boot(config)),
       await compare('`boot`, EEPROM HAL', boot(eepromConfig), '`boot`, sim HAL', boot(config)),
       await compare('`boot`, serial HAL over a pty', boot(serialConfig), '`boot`, sim HAL', boot(config)),
+      await compare('`boot` through an HTTP proxy (CONNECT)', () => measure([BUNDLE, '--config', config, 'boot'], '', proxyEnv), '`boot` direct', boot(config)),
     ];
+    proxy.close();
     coprocessor.stop();
     rows.push(await residentRow('`run`, resident after its first login', [BUNDLE, '--config', config, 'run']));
     process.env['BENCH_IDLE'] = '1';
     rows.push(await residentRow('node-fetch alone, idle after the same POST', [join(__dirname, 'bench-node-fetch.js')]));
     const kib = statSync(BUNDLE).size / 1024;
-    console.log(`Node ${process.version}, ${RUNS} alternating runs each, medians\n`);
+    const tests = process.env['BENCH_TESTS'] === '0' ? undefined : await testSuiteSeconds();
+    console.log(`${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, Node ${process.version}, ${RUNS} alternating runs each, medians\n`);
     console.log('| measure | against | wall | peak RSS | wall (measure / against) | RSS (measure / against) |');
     console.log('|---|---|---|---|---|---|');
     for (const row of rows) console.log(row);
-    console.log(`\nbundle: dist/ereceipt-auth.js ${kib.toFixed(1)} KiB`);
+    const beside = (name: string) => `${name} ${(statSync(join(__dirname, '..', 'dist', name)).size / 1024).toFixed(1)} KiB`;
+    console.log(`\nbundle: dist/ereceipt-auth.js ${kib.toFixed(1)} KiB (beside it: ${beside('serial-driver.js')}, ${beside('proxy-agent.js')})`);
+    if (tests !== undefined) console.log(`npm test's jest suite: ${tests.toFixed(0)} s (one run; BENCH_TESTS=0 leaves it out)`);
   } finally {
     await sim.close();
     rmSync(dir, { recursive: true, force: true });

@@ -58,11 +58,21 @@ const lazyBuiltins = {
   },
 };
 
-// The CLI loads the serial driver from serial-driver.js beside it (built below).
+// The CLI loads the serial driver from serial-driver.js, and the proxy tunnel from
+// proxy-agent.js, beside it (both built below): neither is loaded unless used.
 const serialBeside = {
   name: 'serial-beside',
   setup(b) {
     b.onResolve({ filter: /\/serial-loader$/ }, () => ({ path: fileURLToPath(new URL('serial-loader-external.cjs', import.meta.url)) }));
+    b.onResolve({ filter: /\/proxy-loader$/ }, () => ({ path: fileURLToPath(new URL('proxy-loader-external.cjs', import.meta.url)) }));
+  },
+};
+
+// https-proxy-agent's trace output (the debug package) is off unless DEBUG is set: left out.
+const noDebug = {
+  name: 'no-debug',
+  setup(b) {
+    b.onResolve({ filter: /^debug$/ }, () => ({ path: fileURLToPath(new URL('no-debug.cjs', import.meta.url)) }));
   },
 };
 
@@ -114,6 +124,15 @@ await build({
   plugins: [unreachable, serialportParts],
 });
 
+// The proxy tunnel (https-proxy-agent), loaded by the CLI only when a proxy is in use.
+await build({
+  ...common,
+  entryPoints: ['src/proxy-agent.ts'],
+  outfile: 'dist/proxy-agent.js',
+  minify: true,
+  plugins: [noDebug],
+});
+
 // The in-process API (src/index.ts) for a POS application written for Node:
 // require('/usr/lib/ereceipt-auth/index.js'). Not minified, and with node-fetch
 // whole, since the application may read responses any way it likes.
@@ -138,5 +157,5 @@ for (const arch of ['linux-arm', 'linux-arm64', 'linux-x64']) {
 }
 
 const size = Object.values(result.metafile.outputs)[0].bytes;
-const serialSize = statSync('dist/serial-driver.js').size;
-console.log(`dist/ereceipt-auth.js ${(size / 1024).toFixed(1)} KiB, dist/serial-driver.js ${(serialSize / 1024).toFixed(1)} KiB`);
+const kib = (file) => `${file} ${(statSync(file).size / 1024).toFixed(1)} KiB`;
+console.log(`dist/ereceipt-auth.js ${(size / 1024).toFixed(1)} KiB, ${kib('dist/serial-driver.js')}, ${kib('dist/proxy-agent.js')}`);

@@ -29,6 +29,8 @@ export interface Config {
   caFile?: string;
   legacyServerConnect: boolean;
   timeoutSeconds: number;
+  /** The proxy to reach the identity service through; `''` for none whatever the environment says; absent: the environment decides. */
+  proxy?: string;
 }
 
 /** Which configuration file to read: `--config`, then `$ERECEIPT_AUTH_CONFIG`, then the default. */
@@ -80,6 +82,8 @@ export function parseConfig(raw: unknown, configPath: string): Config {
   const caFileRaw = r.string('caFile');
   const legacyServerConnect = r.boolean('legacyServerConnect') ?? false;
   const timeoutSeconds = r.number('timeoutSeconds', { min: 1, max: 600 }) ?? DEFAULT_TIMEOUT_SECONDS;
+  // Its form is checked where it is used (src/proxy.ts, loaded only when a proxy is set).
+  const proxy = r.string('proxy', { max: 2000, empty: true });
   r.noOtherKeys();
 
   if (credentialsFile === tokenFile) throw fail(configPath, 'uses the same path for credentialsFile and tokenFile');
@@ -94,6 +98,7 @@ export function parseConfig(raw: unknown, configPath: string): Config {
     ...(caFileRaw === undefined ? {} : { caFile: file(caFileRaw) }),
     legacyServerConnect,
     timeoutSeconds,
+    ...(proxy === undefined ? {} : { proxy }),
   };
 }
 
@@ -169,6 +174,8 @@ function fail(configPath: string, what: string): EreceiptError {
 
 interface FieldRules {
   required?: boolean;
+  /** `""` is a value of its own (for `proxy`: none). */
+  empty?: boolean;
   /** Sent as an HTTP header: printable ASCII only. */
   header?: boolean;
   max?: number;
@@ -211,7 +218,7 @@ class Reader {
   string(key: string, rules: FieldRules = {}): string | undefined {
     const value = this.#take(key, 'a string', rules);
     if (value === undefined) return undefined;
-    if (typeof value !== 'string' || value.length === 0) throw this.#wrong(key, 'a non-empty string');
+    if (typeof value !== 'string' || (value.length === 0 && !rules.empty)) throw this.#wrong(key, rules.empty ? 'a string' : 'a non-empty string');
     if (rules.max !== undefined && value.length > rules.max) throw this.#wrong(key, `at most ${rules.max} characters long`);
     if (rules.header && !/^[\x20-\x7e]+$/.test(value)) throw this.#wrong(key, 'printable ASCII (it is sent as an HTTP header)');
     return value;

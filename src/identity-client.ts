@@ -4,7 +4,7 @@ import { EreceiptError, isEreceiptError, systemCode } from './errors';
 import { decodeClaims, JWT_SHAPE, type TokenClaims } from './jwt';
 import { printable } from './printable';
 import { redact, registerTokenValue } from './secret';
-import type { HttpResponse, HttpTransport } from './transport';
+import type { HttpResponse, HttpTransport, ProxiedError } from './transport';
 
 /** Everything that goes into one Authenticate POS request. */
 export interface TokenGrant {
@@ -233,7 +233,9 @@ function tokenProblem(json: Record<string, unknown>): string | undefined {
 }
 
 function networkError(url: string, error: unknown, timedOutAfterMs: number | undefined): EreceiptError {
-  const host = new URL(url).host;
+  // Through a proxy, the message says so: the technician looks at both.
+  const proxy = (error as ProxiedError | null)?.proxy;
+  const host = `${new URL(url).host}${proxy ? ` (through the proxy ${proxy})` : ''}`;
   if (timedOutAfterMs !== undefined) {
     return new EreceiptError('ERR_SERVICE_UNAVAILABLE', `identity service at ${host} did not answer within ${seconds(timedOutAfterMs)} s`, {
       remedy: 'check the network; try again later',

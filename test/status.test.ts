@@ -9,6 +9,7 @@ function report(token: StatusReport['token']['state'], credentials: StatusReport
     device: { driver: 'sim', osVersion: 'Debian 12' },
     credentials: { file: '/var/lib/ereceipt-auth/credentials', state: credentials },
     token: { file: '/run/ereceipt-auth/token.json', state: token, ...(token === 'expired' ? { expiresAt: '2026-11-29T10:00:00.000Z' } : {}) },
+    proxy: { used: false, reason: 'none set' },
     ...(lastErrorCode ? { lastError: { code: lastErrorCode, message: 'something', at: '2026-11-29T10:00:00.000Z' } } : {}),
     ...(running ? { service: { running: true, pid: 42, startedAt: '2026-11-29T09:00:00.000Z', rejected: false, requests: 3 } } : {}),
   };

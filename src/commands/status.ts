@@ -4,6 +4,7 @@ import { EreceiptError, exitStatusOf, type ErrorCode } from '../errors';
 import { hasB2c } from '../jwt';
 import { lockHolder } from '../run-lock';
 import { printable } from '../printable';
+import { loadTunnel, proxyMaybeSet } from '../proxy-env';
 import { redact } from '../secret';
 import { readState, readTokenFile, secondsLeft } from '../token-file';
 import { describeArg } from './args';
@@ -32,6 +33,8 @@ export interface StatusReport {
   lastSuccessAt?: string;
   lastError?: { code: string; message: string; at: string };
   clockOffsetSeconds?: number;
+  /** How the identity service is reached: through a proxy (`host:port` only, never its credentials), or directly and why. */
+  proxy: { used: boolean; address?: string; source?: string; reason?: string; error?: string };
   /** The resident `run` service, from the state file. */
   service?: { running: boolean; pid: number; startedAt: string; stoppedAt?: string; nextAttemptAt?: string; rejected: boolean; requests: number };
   /** With --trace: the HAL's raw exchange, bounded. */
@@ -86,6 +89,7 @@ async function collect(ctx: CommandContext, trace: boolean): Promise<StatusRepor
     device: { driver: config.hal.driver, osVersion: resolveOsVersion(config) },
     credentials: { file: config.credentialsFile, state: 'unchecked' },
     token: { file: config.tokenFile, state: 'absent' },
+    proxy: await describeProxy(config),
   };
 
   const lines: string[] = [];
@@ -154,6 +158,18 @@ async function collect(ctx: CommandContext, trace: boolean): Promise<StatusRepor
   return report;
 }
 
+async function describeProxy(config: CommandContext['config']): Promise<StatusReport['proxy']> {
+  if (!proxyMaybeSet(config.identityUrl, config.proxy)) {
+    return { used: false, reason: config.proxy === '' ? 'turned off in the configuration ("proxy": "")' : 'none set' };
+  }
+  try {
+    const choice = (await loadTunnel(config)).chooseProxy(config.identityUrl, config.proxy);
+    return choice.route ? { used: true, address: choice.route.shown, source: choice.route.source } : { used: false, reason: choice.why };
+  } catch (error) {
+    return { used: false, error: redact((error as Error).message) };
+  }
+}
+
 function render(r: StatusReport): string {
   const lines: string[] = [];
   // Values come from the service, the state file and the HAL: one printable line each.
@@ -185,6 +201,8 @@ function render(r: StatusReport): string {
     row('tags', t.taxpayerTags ? t.taxpayerTags.join(', ') || '(none)' : 'not stated in the token');
     row('B2C tag', t.b2c === null ? 'not stated in the token' : t.b2c ? 'yes' : 'NO - this taxpayer cannot submit receipts');
   }
+  const p = r.proxy;
+  row('proxy', p.error ? `UNUSABLE - ${p.error}` : p.used ? `${p.address ?? ''} (from ${p.source ?? ''})` : `none (${p.reason ?? ''})`);
   if (r.service) {
     const sv = r.service;
     row(

@@ -2,6 +2,7 @@
 // JWKS, faults injected from outside, and a record of every request.
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { checkFault, checkLifetime, defaultStatusBody, guessContentType, JSON_TYPE } from './faults';
@@ -232,7 +233,7 @@ export async function startIdentitySim(options: IdentitySimOptions): Promise<Ide
     else sendJson(res, 200, value);
   };
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://sim').pathname;
     // IdentityServer's endpoint router compares paths ignoring case.
     const route = path.toLowerCase();
@@ -254,9 +255,11 @@ export async function startIdentitySim(options: IdentitySimOptions): Promise<Ide
     } else {
       send(res, 404, {});
     }
-  });
+  };
+  // Over TLS when given a key and certificate, as the real service is (the proxy tests tunnel to it).
+  const server = options.tls ? createHttpsServer(options.tls, listener) : createServer(listener);
 
-  server.on('connection', (socket: Socket) => {
+  server.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -278,7 +281,7 @@ export async function startIdentitySim(options: IdentitySimOptions): Promise<Ide
       resolve();
     });
   });
-  url = `http://${formatHost(host)}:${(server.address() as AddressInfo).port}`;
+  url = `${options.tls ? 'https' : 'http'}://${formatHost(host)}:${(server.address() as AddressInfo).port}`;
 
   let closing: Promise<void> | undefined;
 

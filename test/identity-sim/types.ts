@@ -82,6 +82,8 @@ export interface IdentitySimOptions {
   invalidClientStatus?: 400 | 401;
   /** Called once each token-endpoint request is answered (or dropped), with its record. */
   onRequest?: (record: SimRequestRecord) => void;
+  /** Serve HTTPS with this key and certificate (PEM) instead of plain HTTP. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 /** A running simulator of the identity service. */

@@ -1,4 +1,4 @@
-import { closeSync, constants, fchmodSync, fchownSync, fsyncSync, lchownSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, fchmodSync, fchownSync, fsyncSync, lchownSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EreceiptError, isEreceiptError, systemCode } from './errors';
 import { isAlive } from './pid';
@@ -71,7 +71,7 @@ export function privateFolder(dir: string, what: string): void {
     first = mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (error) {
     const code = systemCode(error);
-    if (code !== 'EEXIST' && code !== 'ENOTDIR') throw error;
+    if (code !== 'EEXIST' && code !== 'ENOTDIR') throw code === 'ENOENT' ? realCause(dir, error) : error;
     throw new EreceiptError('ERR_FILE_WRITE', `the folder ${dir} of the ${what} cannot be made: ${code === 'EEXIST' ? 'a file of that name is' : 'a file is on its path'} in the way: move it, or fix the ${what}'s path in the configuration`, {
       cause: error,
     });
@@ -92,6 +92,28 @@ export function privateFolder(dir: string, what: string): void {
     'ERR_FILE_WRITE',
     `the folder ${dir} of the ${what} is open to other users (mode ${(stat.mode & 0o7777).toString(8)}), and a folder that exists is never changed: run chmod 700 ${dir} if it is the service's own, or give the file a folder of its own`,
   );
+}
+
+/**
+ * Node's recursive mkdir says ENOENT where the folder could not be made for another
+ * reason (a read-only file system, a refused permission): the first missing folder,
+ * made on its own, says which.
+ */
+function realCause(dir: string, error: unknown): unknown {
+  let first = dir;
+  while (dirname(first) !== first && !existsSync(dirname(first))) first = dirname(first);
+  try {
+    mkdirSync(first, { mode: 0o700 });
+  } catch (cause) {
+    return cause;
+  }
+  // Made after all (the path changed meanwhile): undone, and the first answer stands.
+  try {
+    rmdirSync(first);
+  } catch {
+    // someone else's now
+  }
+  return error;
 }
 
 function syncDir(dir: string): void {

@@ -395,6 +395,24 @@ describe('failures: one line on stderr, the exit status of SPEC.md', () => {
     );
   });
 
+  needs('tmpfs mount')('73: a read-only file system is named as such (EROFS), not as a missing folder', async () => {
+    const s = await provisioned();
+    const readOnly = join(s.dir, 'ro');
+    mkdirSync(readOnly);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=16k,mode=0700', 'tmpfs', readOnly]);
+    try {
+      const tokenFile = join(readOnly, 'run', 'token.json');
+      writeFileSync(s.config, JSON.stringify({ ...JSON.parse(readFileSync(s.config, 'utf8')), tokenFile }));
+      await fails(
+        ['--config', s.config, 'boot'],
+        73,
+        new RegExp(`^ereceipt-auth: error: cannot write the token file ${tokenFile} \\(EROFS\\): check that its folder exists, is writable and the disk is not full\n$`),
+      );
+    } finally {
+      execFileSync('umount', [readOnly]);
+    }
+  });
+
   it('74: the credentials file cannot be read', async () => {
     const s = setup();
     mkdirSync(s.credentialsFile, { recursive: true });

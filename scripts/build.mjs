@@ -95,7 +95,7 @@ const result = await build({
 
 await build({
   ...common,
-  entryPoints: { demo: 'scripts/demo.ts', bench: 'scripts/bench.ts', soak: 'scripts/soak.ts', platforms: 'scripts/platforms.ts', 'identity-sim': 'test/identity-sim/main.ts' },
+  entryPoints: { demo: 'scripts/demo.ts', bench: 'scripts/bench.ts', soak: 'scripts/soak.ts', platforms: 'scripts/platforms.ts', 'image-test': 'scripts/image-test.ts', 'identity-sim': 'test/identity-sim/main.ts' },
   outdir: 'build',
   sourcemap: 'inline',
   alias: nodeFetchOnNodeUrl.alias,

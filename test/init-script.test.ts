@@ -33,7 +33,7 @@ afterAll(() => sim.close());
 type Shell = readonly string[];
 const SH: Shell = ['sh'];
 
-function initd(env: Record<string, string>, action: string, shell: Shell = SH): Promise<{ status: number | null; output: string; ms: number }> {
+function initd(env: Record<string, string>, action: string, shell: Shell = SH): Promise<{ status: number | null; output: string; ms: number; closed: boolean }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(shell[0] as string, [...shell.slice(1), SCRIPT, action], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -42,8 +42,16 @@ function initd(env: Record<string, string>, action: string, shell: Shell = SH): 
     child.stderr.on('data', (d: Buffer) => (output += d));
     // A shell that cannot be started fails the test at once, not at its timeout.
     child.on('error', (error) => reject(new Error(`cannot run ${shell.join(' ')}: ${error.message}`)));
-    // `start` leaves the supervisor running with its own output closed: 'exit', not 'close'.
-    child.on('exit', (status) => resolve({ status, output, ms: Date.now() - started }));
+    // `start` leaves the supervisor running; its output must close all the same, soon
+    // after the script exits (dpkg and an ssh session wait for that): `closed` says.
+    let closed = false;
+    child.on('close', () => (closed = true));
+    child.on('exit', (status) => {
+      const ms = Date.now() - started;
+      const until = Date.now() + 2000;
+      const check = () => (closed || Date.now() > until ? resolve({ status, output, ms, closed }) : setTimeout(check, 20));
+      check();
+    });
   });
 }
 
@@ -90,6 +98,8 @@ it('start boots and supervises run; status, reload and stop work; stop leaves no
   const start = await initd(env, 'start');
   expect(start.status).toBe(0);
   expect(start.output).toMatch(/ereceipt-auth: started \(pid \d+\)/);
+  // Nothing it left running holds its caller's output open.
+  expect(start.closed).toBe(true);
   expect(existsSync(tokenFile)).toBe(true);
   const supervisor = Number(readFileSync(pidFile, 'utf8'));
   expect(isAlive(supervisor)).toBe(true);

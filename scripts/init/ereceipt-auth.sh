@@ -155,7 +155,10 @@ start() {
   wait_bounded $! "$((BOOT_WAIT + 5))"
   status=$?
   [ "$status" -eq 0 ] || say "boot did not get a token (status $status); the service keeps trying"
-  supervise </dev/null >/dev/null 2>&1 &
+  # A subshell, not the function itself: the shell would keep copies of the caller's
+  # output (saved for after the redirection) open in the background process, and
+  # whoever captured `start`'s output (dpkg, an ssh session) would wait for them.
+  (supervise) </dev/null >/dev/null 2>&1 &
   echo $! >"$PIDFILE"
   say "started (pid $!)"
 }

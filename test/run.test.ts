@@ -361,7 +361,8 @@ needs('tmpfs mount')('a full token folder (ENOSPC on its tmpfs): the token is he
       console.log(`ENOSPC: the token file was back ${Date.now() - freed} ms after space was freed (retry delay then 8 s)`);
       expect(Date.now() - freed).toBeLessThan(9000);
       expect(sim.requests.length).toBe(logins);
-      expect(service.stderr()).toMatch(/the token file .*token\.json is written again, after \d+ failed tries/);
+      // The line is written right after the file; through the pipe it may come a moment later.
+      await waitFor(() => /the token file .*token\.json is written again, after \d+ failed tries/.test(service.stderr()), 2000);
       expect(verifySimToken((JSON.parse(readFileSync(tokenFile, 'utf8')) as { access_token: string }).access_token, sim.publicKey)).toMatchObject({ client_id: terminal.clientId });
     } finally {
       expect((await stop(service)).status).toBe(0);

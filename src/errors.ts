@@ -20,6 +20,8 @@ export const exitStatusOf = {
   ERR_CREDENTIALS_UNREADABLE: 78,
   /** The technician pressed Ctrl-C: as a shell reports an interrupted command. */
   ERR_INTERRUPTED: 130,
+  /** The in-process API's manager was closed: not an outage, nothing to retry. Never a command's status. */
+  ERR_CLOSED: 70,
 } as const;
 
 export type ErrorCode = keyof typeof exitStatusOf;

@@ -28,6 +28,7 @@ const CLASS_OF: Record<ErrorCode, FailureClass> = {
   ERR_CONFIG: 'needs-a-person',
   ERR_USAGE: 'needs-a-person',
   ERR_INTERRUPTED: 'needs-a-person',
+  ERR_CLOSED: 'needs-a-person',
   ERR_INTERNAL: 'bug',
 };
 

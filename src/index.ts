@@ -1,5 +1,6 @@
 /** The module's public surface for a Node.js POS application. */
-export { createTokenManager, type PosTokenManager, type PosTokenManagerOptions } from './pos-api';
+export { createTokenManager, isReplayableBody, type PosTokenManager, type PosTokenManagerOptions } from './pos-api';
+export type { Logger } from './log';
 export { loadConfig, parseConfig, type Config, type HalConfig } from './config';
 export { EreceiptError, exitStatusOf, isEreceiptError, isTransient, type ErrorCode } from './errors';
 export type { DeviceHal, DeviceIdentity } from '../hal/types';

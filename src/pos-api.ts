@@ -3,7 +3,7 @@ import type { RequestInfo, RequestInit, Response } from 'node-fetch';
 import type { DeviceHal } from '../hal/types';
 import { systemClocks, type Clocks } from './clock';
 import { loadConfig, type Config } from './config';
-import { createLogger, type Logger } from './log';
+import type { Logger } from './log';
 import { loginOnce } from './login';
 import { openHal } from './open-hal';
 import { createTokenManager as createManager, type ManagerState } from './token-manager';
@@ -16,13 +16,35 @@ export interface PosTokenManager {
   /**
    * `fetch` with `Authorization: Bearer …`. On a 401 (the token expired early, or was
    * revoked) it logs in once more and replays the request once; a second 401 is
-   * returned to the caller. A body that is a stream cannot be replayed: the 401 is returned.
+   * returned to the caller. Text, bytes (Buffer, typed arrays, ArrayBuffer) and
+   * URLSearchParams bodies are replayed; a stream cannot be: its 401 is returned.
    */
   authorizedFetch(url: RequestInfo, init?: RequestInit): Promise<Response>;
   /** What the manager is doing: the token's expiry, the last error, the next attempt. */
   state(): ManagerState;
-  /** Stops the background renewal and releases the HAL. */
+  /**
+   * Stops the background renewal and releases the HAL. A `getToken` still waiting, and
+   * every call after this, rejects with code `ERR_CLOSED` (not transient).
+   */
   close(): Promise<void>;
+}
+
+const SILENT: Logger = { error() {}, warn() {}, info() {} };
+
+/**
+ * Whether a request body can be sent a second time after a 401: text, bytes (a
+ * Buffer, any typed array or DataView, an ArrayBuffer) and form parameters can;
+ * a stream cannot (it is spent), nor anything else node-fetch would read once.
+ */
+export function isReplayableBody(body: unknown): boolean {
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof URLSearchParams ||
+    ArrayBuffer.isView(body) ||
+    Object.prototype.toString.call(body) === '[object ArrayBuffer]'
+  );
 }
 
 /** Seams for tests and special set-ups; each defaults to the real thing. */
@@ -30,6 +52,7 @@ export interface PosTokenManagerOptions {
   hal?: DeviceHal;
   transport?: HttpTransport;
   clocks?: Clocks;
+  /** Where the manager says what it does (renewals, failures, retries); by default nowhere. */
   log?: Logger;
 }
 
@@ -40,7 +63,8 @@ export interface PosTokenManagerOptions {
 export function createTokenManager(config: Config | string, options: PosTokenManagerOptions = {}): PosTokenManager {
   const cfg = typeof config === 'string' ? loadConfig(config) : config;
   const clocks = options.clocks ?? systemClocks;
-  const log = options.log ?? createLogger({ write: (line) => process.stderr.write(line), quiet: true });
+  // Silent unless the application passes a logger: nothing on the host's stderr of its own accord.
+  const log = options.log ?? SILENT;
   const transport = options.transport ?? createTransport(cfg);
   let hal = options.hal;
   let started = false;
@@ -78,8 +102,7 @@ export function createTokenManager(config: Config | string, options: PosTokenMan
     async authorizedFetch(url, init = {}) {
       const token = await getToken();
       const first = await send(url, init, token);
-      const replayable = init.body === undefined || init.body === null || typeof init.body === 'string' || init.body instanceof URLSearchParams || Buffer.isBuffer(init.body);
-      if (first.status !== 401 || !replayable) return first;
+      if (first.status !== 401 || !isReplayableBody(init.body)) return first;
       await first.arrayBuffer().catch(() => undefined);
       // Several requests may meet the same 401: one new login serves them all.
       return send(url, init, await manager.forceRefresh(token));

@@ -66,15 +66,30 @@ export interface RunLock {
 }
 
 /**
- * Takes the lock of the resident service: `run.pid` beside the token file, a
- * symbolic link to "<pid> <start time>" created exclusively. One left by a process that died (kill -9, a power cut) is stale by
- * its pid, or by its start time when the pid was reused, and is taken over. A live
+ * Takes the lock of the resident service: `run.pid` beside the token file. A live
  * holder makes this a failure (75) that names it: two services side by side would
  * both log in and both write.
  */
 export async function acquireRunLock(tokenFile: string): Promise<RunLock> {
   const path = runLockPath(tokenFile);
-  privateFolder(dirname(path), 'run lock');
+  const taken = tryLock(path, 'run lock');
+  if ('release' in taken) return taken;
+  throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', `ereceipt-auth run is already running as pid ${taken.pid} (lock ${path}): stop it first; "ereceipt-auth status" shows it`);
+}
+
+/** The lock that serializes logins by separate `token` processes: `login.lock` beside the token file. */
+export function loginLockPath(tokenFile: string): string {
+  return join(dirname(tokenFile), 'login.lock');
+}
+
+/**
+ * Takes a lock: a symbolic link to "<pid> <start time>" created exclusively. One
+ * left by a process that died (kill -9, a power cut) is stale by its pid, or by its
+ * start time when the pid was reused, and is taken over. Returns the lock, or the
+ * live process that holds it.
+ */
+export function tryLock(path: string, what: string): RunLock | LockHolder {
+  privateFolder(dirname(path), what);
   const own = `${process.pid} ${processStartTime(process.pid) ?? ''}`;
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
@@ -89,20 +104,15 @@ export async function acquireRunLock(tokenFile: string): Promise<RunLock> {
       };
     } catch (error) {
       if (systemCode(error) !== 'EEXIST') {
-        throw new EreceiptError('ERR_FILE_WRITE', `cannot create the run lock ${path} (${systemCode(error) ?? 'error'}): check that the token folder is writable`, { cause: error });
+        throw new EreceiptError('ERR_FILE_WRITE', `cannot create the ${what} ${path} (${systemCode(error) ?? 'error'}): check that the token folder is writable`, { cause: error });
       }
     }
     const found = readHolder(path);
     if (found === undefined) continue; // gone meanwhile: try again
-    if (found.holder && isLive(found.holder)) {
-      throw new EreceiptError(
-        'ERR_SERVICE_UNAVAILABLE',
-        `ereceipt-auth run is already running as pid ${found.holder.pid} (lock ${path}): stop it first; "ereceipt-auth status" shows it`,
-      );
-    }
+    if (found.holder && isLive(found.holder)) return found.holder;
     takeStale(path, found.text);
   }
-  throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', `the run lock ${path} keeps changing: another ereceipt-auth run is starting; try again`);
+  throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', `the ${what} ${path} keeps changing: another ereceipt-auth is starting; try again`);
 }
 
 /**

@@ -28,27 +28,17 @@ function taxpayerFields(token: TokenSet): Pick<TokenFile, 'taxpayer_rin' | 'taxp
   return { ...(taxpayerRin === undefined ? {} : { taxpayer_rin: taxpayerRin }), ...(taxpayerTags === undefined ? {} : { taxpayer_tags: [...taxpayerTags] }) };
 }
 
-export function tokenFileFrom(token: TokenSet, obtainedAt: number): TokenFile {
-  return {
-    access_token: token.accessToken,
-    token_type: 'Bearer',
-    scope: token.scope ?? null,
-    expires_at: new Date(obtainedAt + token.expiresIn * 1000).toISOString(),
-    obtained_at: new Date(obtainedAt).toISOString(),
-    ...taxpayerFields(token),
-  };
-}
-
 /**
  * The token file for a token held by the resident service: expiry and obtained
- * time from the monotonic clock, so they stay true after the wall clock jumps.
+ * time from the monotonic clock, so they stay true after the wall clock jumps. The
+ * expiry is rounded down to the second: never later than the service honours it.
  */
 export function tokenFileFromHeld(held: { token: TokenSet; obtainedAtMono: number; expiresAtMono: number }, now: number, monotonic: number): TokenFile {
   return {
     access_token: held.token.accessToken,
     token_type: 'Bearer',
     scope: held.token.scope ?? null,
-    expires_at: new Date(now + (held.expiresAtMono - monotonic)).toISOString(),
+    expires_at: new Date(Math.floor((now + (held.expiresAtMono - monotonic)) / 1000) * 1000).toISOString(),
     obtained_at: new Date(now - (monotonic - held.obtainedAtMono)).toISOString(),
     ...taxpayerFields(held.token),
   };

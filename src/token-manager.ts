@@ -16,9 +16,18 @@ export interface HeldToken {
   obtainedAtMono: number;
 }
 
-/** A token as held from the moment its request left: `obtainedAt` wall ms, `startedMono` monotonic ms. */
+/**
+ * A token as held from the moment its request left: `obtainedAt` wall ms, `startedMono`
+ * monotonic ms. Its lifetime counts from then, and never past its own `exp`: that is
+ * the service's clock, brought onto ours by the service's `Date` (less a second, the
+ * header's own precision), so a reader that trusts `expires_at` to the end never
+ * sends a token the API refuses, whatever the two clocks say.
+ */
 export function holdToken(token: TokenSet, obtainedAt: number, startedMono: number): HeldToken {
-  return { token, obtainedAt, obtainedAtMono: startedMono, expiresAtMono: startedMono + token.expiresIn * 1000 };
+  let expiresAtMono = startedMono + token.expiresIn * 1000;
+  const { exp } = token.claims;
+  if (exp !== undefined && token.serverDate !== undefined) expiresAtMono = Math.min(expiresAtMono, startedMono + (exp * 1000 - token.serverDate) - 1000);
+  return { token, obtainedAt, obtainedAtMono: startedMono, expiresAtMono };
 }
 
 /** What the manager is doing, for `status` and the state file. */
@@ -67,6 +76,9 @@ export interface TokenManager {
   close(): Promise<void>;
 }
 
+/** How soon after a failed login a caller may ask for the next one itself, while no valid token is held. */
+export const ON_DEMAND_GAP_MS = 2000;
+
 /** Reports failed renewals on tries 1, 2, 4, 8…, so a long outage does not flood the log. */
 const reportTry = (n: number) => (n & (n - 1)) === 0;
 
@@ -92,7 +104,10 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   let cancelClockCheck: (() => void) | undefined;
   let wallOffset = clocks.now() - clocks.monotonic();
   let closed = false;
+  /** Monotonic ms when the last login ended (in success or failure). */
+  let lastEndedMono: number | undefined;
   const abort = new AbortController();
+  const closedError = () => new EreceiptError('ERR_CLOSED', 'the token manager is closed', { remedy: 'create a new one' });
 
   const valid = () => held !== undefined && clocks.monotonic() < held.expiresAtMono;
 
@@ -139,13 +154,13 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   }
 
   function login(): Promise<HeldToken> {
-    if (closed) return Promise.reject(new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'the token manager is closed'));
+    if (closed) return Promise.reject(closedError());
     inflight ??= (async () => {
       requests += 1;
       const startedMono = clocks.monotonic();
       try {
         const { token, obtainedAt } = await options.login(abort.signal);
-        if (closed) throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'the token manager was closed during the login');
+        if (closed) throw closedError();
         const lifetimeMs = token.expiresIn * 1000;
         held = holdToken(token, obtainedAt, startedMono);
         if (failures > 0) log.info(`token renewed after ${failures} failed ${failures === 1 ? 'try' : 'tries'}`);
@@ -163,7 +178,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         plan(nextAttemptMono);
         return held;
       } catch (error) {
-        if (closed) throw error;
+        // Closed meanwhile: whatever the login met (an abort, most likely), the caller's answer is that.
+        if (closed) throw isEreceiptError(error) && error.code === 'ERR_CLOSED' ? error : closedError();
         failures += 1;
         lastError = error as Error;
         lastErrorAt = clocks.now();
@@ -194,9 +210,24 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         throw error;
       } finally {
         inflight = undefined;
+        lastEndedMono = clocks.monotonic();
       }
     })();
     return inflight;
+  }
+
+  /**
+   * Recovery on demand: with no valid token, after a failure that may pass by itself
+   * (the service unreachable or failing), a caller may start the next login without
+   * waiting for the planned retry, once the last one ended ON_DEMAND_GAP_MS ago and
+   * unless the service asked for a longer wait. Still one login at a time, and at most
+   * one every two seconds however many callers ask; the background plan is unchanged.
+   */
+  function mayAskNow(): boolean {
+    if (valid() || lastEndedMono === undefined || classifyFailure(lastError) !== 'retry-soon') return false;
+    const since = clocks.monotonic() - lastEndedMono;
+    const asked = (lastError as EreceiptError).retryAfterMs;
+    return since >= ON_DEMAND_GAP_MS && (asked === undefined || since >= asked);
   }
 
   function checkClock(): void {
@@ -220,13 +251,15 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   return {
     async getToken() {
+      if (closed) throw closedError();
       if (valid()) return (held as HeldToken).token.accessToken;
       if (inflight) return (await inflight).token.accessToken;
       // While a retry is planned, a caller gets the last failure rather than a request of its own: no storms.
-      if (lastError && nextAttemptMono !== undefined && clocks.monotonic() < nextAttemptMono) throw lastError;
+      if (lastError && nextAttemptMono !== undefined && clocks.monotonic() < nextAttemptMono && !mayAskNow()) throw lastError;
       return (await login()).token.accessToken;
     },
     async forceRefresh(stale) {
+      if (closed) throw closedError();
       if (inflight) return (await inflight).token.accessToken;
       if (stale !== undefined && held && held.token.accessToken !== stale && valid()) return held.token.accessToken;
       held = undefined;

@@ -17,6 +17,7 @@ const rows: Array<[ErrorCode, FailureClass]> = [
   ['ERR_CONFIG', 'needs-a-person'],
   ['ERR_USAGE', 'needs-a-person'],
   ['ERR_INTERRUPTED', 'needs-a-person'],
+  ['ERR_CLOSED', 'needs-a-person'],
   ['ERR_INTERNAL', 'bug'],
 ];
 

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { startIdentitySim, type IdentitySim } from './identity-sim';
 import { parseConfig } from '../src/config';
 import { writeCredentials } from '../src/credentials';
-import { createTokenManager } from '../src/pos-api';
+import { systemClocks } from '../src/clock';
+import { isTransient } from '../src/errors';
+import { createTokenManager, type PosTokenManagerOptions } from '../src/pos-api';
 import { Secret } from '../src/secret';
 import { useTempDir } from './helpers/temp-dir';
 
@@ -44,14 +46,14 @@ afterAll(async () => {
   await new Promise((resolve) => api.close(resolve));
 });
 
-async function manager() {
+async function manager(options: PosTokenManagerOptions = {}, identityUrl = sim.url) {
   const dir = tempDir();
   const config = parseConfig(
-    { identityUrl: sim.url, hal: { driver: 'sim', serial: terminal.serial, modelFramework: '1' }, osVersion: 'Debian 12', credentialsFile: join(dir, 'c'), tokenFile: join(dir, 'run', 't.json') },
+    { identityUrl, hal: { driver: 'sim', serial: terminal.serial, modelFramework: '1' }, osVersion: 'Debian 12', credentialsFile: join(dir, 'c'), tokenFile: join(dir, 'run', 't.json') },
     join(dir, 'config.json'),
   );
   await writeCredentials(config.credentialsFile, { clientId: terminal.clientId, clientSecret: new Secret(terminal.clientSecret), presharedKey: new Secret(terminal.presharedKey) }, { serial: terminal.serial });
-  return createTokenManager(config);
+  return createTokenManager(config, options);
 }
 
 const receipt = JSON.stringify({ receipts: [{ header: { uuid: 'abc' } }] });
@@ -112,6 +114,98 @@ describe('createTokenManager', () => {
     expect(sim.tokenRequestCount()).toBe(logins);
     await m.close();
   });
+
+  it.each([
+    ['a Uint8Array', () => new TextEncoder().encode(receipt)],
+    ['an ArrayBuffer', () => new TextEncoder().encode(receipt).buffer],
+    ['a DataView', () => new DataView(new TextEncoder().encode(receipt).buffer)],
+    ['a Buffer', () => Buffer.from(receipt)],
+  ])('%s body is replayed byte for byte after a 401', async (_name, body) => {
+    const m = await manager();
+    await m.getToken();
+    seen.length = 0;
+    apiAnswers.push(401);
+    const res = await m.authorizedFetch(`${apiUrl}/api/v1/receiptsubmissions`, { method: 'POST', body: body() as never });
+    expect(res.status).toBe(202);
+    expect(seen.map((s) => s.body)).toEqual([receipt, receipt]);
+    expect(seen[0]?.authorization).not.toBe(seen[1]?.authorization);
+    await m.close();
+  });
+
+  it('close() is not an outage: a getToken waiting on a login, and every call after, reject with ERR_CLOSED', async () => {
+    const m = await manager();
+    sim.injectFaults({ kind: 'delay', ms: 2000 });
+    const pending = m.getToken();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    await m.close();
+    const error = await pending.catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(error).toMatchObject({ code: 'ERR_CLOSED' });
+    expect(isTransient(error)).toBe(false);
+    await expect(m.getToken()).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+    await expect(m.authorizedFetch(`${apiUrl}/api/v1/receiptsubmissions`)).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+  });
+
+  it('silent by default: nothing on the host\'s stderr; a logger the application passes hears it all', async () => {
+    const writes: string[] = [];
+    const original = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array) => (writes.push(String(chunk)), true)) as typeof process.stderr.write;
+    sim.updateTerminal(terminal.clientId, { presharedKey: 'changed-on-the-portal' });
+    const lines: string[] = [];
+    try {
+      const quiet = await manager();
+      await expect(quiet.getToken()).rejects.toMatchObject({ code: 'ERR_CREDENTIALS_REJECTED' });
+      await quiet.close();
+      const heard = await manager({ log: { error: (l) => lines.push(`error ${l}`), warn: (l) => lines.push(`warn ${l}`), info: (l) => lines.push(`info ${l}`) } });
+      await expect(heard.getToken()).rejects.toMatchObject({ code: 'ERR_CREDENTIALS_REJECTED' });
+      await heard.close();
+    } finally {
+      process.stderr.write = original;
+      sim.updateTerminal(terminal.clientId, { presharedKey: terminal.presharedKey });
+    }
+    expect(writes).toEqual([]);
+    expect(lines).toEqual([expect.stringMatching(/^error presharedkey rejected by the identity service \(invalid_presharedkey\): re-run provisioning; will ask again about every 15 minutes$/)]);
+  });
+
+  it('recovery on demand: callers every 250 ms get a token within 3 s of the service\'s return after a 10 s outage', async () => {
+    // Its own simulator, stopped and started again on the same port; the jitter pinned
+    // near its ceiling, so the planned retry alone would come seconds later.
+    const own = await startIdentitySim({ terminals: [terminal] });
+    const port = Number(new URL(own.url).port);
+    const m = await manager({ clocks: { ...systemClocks, random: () => 0.99 } }, own.url);
+    let service: IdentitySim | undefined;
+    try {
+      await own.close();
+      const outageStarted = Date.now();
+      let backAt = 0;
+      let gotAt = 0;
+      const failures: unknown[] = [];
+      while (gotAt === 0 && Date.now() - outageStarted < 20_000) {
+        if (!service && Date.now() - outageStarted >= 10_000) {
+          service = await startIdentitySim({ terminals: [terminal], port });
+          backAt = Date.now();
+        }
+        await m.getToken().then(
+          () => (gotAt = Date.now()),
+          (error: unknown) => failures.push(error),
+        );
+        if (gotAt === 0) await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      const recovery = gotAt - backAt;
+      const logins = m.state().requests;
+      console.log(`recovery on demand: token ${recovery} ms after the service came back from a 10 s outage; ${failures.length} calls failed meanwhile, every one transient; ${logins} logins in all`);
+      expect(failures.every((e) => isTransient(e))).toBe(true);
+      expect(backAt).toBeGreaterThan(0);
+      expect(recovery).toBeLessThan(3000);
+      // Still bounded: some 40 asks made at most one login each 2 s, plus the planned retries.
+      expect(failures.length).toBeGreaterThan(30);
+      expect(logins).toBeLessThanOrEqual(Math.ceil((gotAt - outageStarted) / 2000) + 5);
+    } finally {
+      await m.close();
+      await service?.close();
+    }
+  }, 30_000);
 
   it('a rejected login reaches the caller as the coded error', async () => {
     const m = await manager();

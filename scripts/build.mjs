@@ -2,6 +2,7 @@
 // development tools that run it (build/: the demo and the identity simulator).
 import { build } from 'esbuild';
 import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { tweetnaclSecretboxOnly } from './tweetnacl-secretbox-only.mjs';
 
@@ -27,6 +28,26 @@ const unreachable = {
 const nodeFetchOnNodeUrl = {
   alias: { 'whatwg-url': fileURLToPath(new URL('whatwg-url-node.cjs', import.meta.url)) },
   external: ['encoding'],
+};
+
+// node-fetch's textConverted() needs the optional `encoding` package, which the
+// product never installs nor calls: the CLI bundle keeps only its refusal, and so no
+// start looks for `encoding` in the node_modules folders. The build fails if
+// node-fetch no longer reads as expected.
+const nodeFetchWithoutEncoding = {
+  name: 'node-fetch-without-encoding',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node-fetch[\\/]lib[\\/]index\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const load = /^let convert;\ntry \{\n\tconvert = require\('encoding'\)\.convert;\n\} catch \(e\) \{\}\n/m;
+      const convert = /^function convertBody\(buffer, headers\) \{\n[\s\S]*?\n\}\n/m;
+      if (!load.test(source) || !convert.test(source)) throw new Error('node-fetch-without-encoding: node-fetch has changed: check the plugin');
+      const contents = source
+        .replace(load, 'let convert;\n')
+        .replace(convert, "function convertBody() {\n\tthrow new Error('The package `encoding` must be installed to use the textConverted() function');\n}\n");
+      return { contents, loader: 'js' };
+    });
+  },
 };
 
 // serialport's JS goes into the bundle; its native binding is loaded from prebuilds/
@@ -84,7 +105,7 @@ const result = await build({
   minify: true,
   banner: { js: '#!/usr/bin/env node' },
   define: { __VERSION__: JSON.stringify(version) },
-  plugins: [unreachable, serialBeside, lazyBuiltins, tweetnaclSecretboxOnly],
+  plugins: [unreachable, serialBeside, lazyBuiltins, tweetnaclSecretboxOnly, nodeFetchWithoutEncoding],
   // The reference TweetNaCl port is 14 KB smaller than nacl-fast; on a few hundred
   // bytes of credentials the speed difference is microseconds. Of it, only the
   // secret-key half is kept (scripts/tweetnacl-secretbox-only.mjs).
@@ -108,7 +129,7 @@ await build({
   entryPoints: ['scripts/bench-clients/node-fetch-only.ts'],
   outfile: 'build/bench-node-fetch.js',
   minify: true,
-  plugins: [lazyBuiltins],
+  plugins: [lazyBuiltins, nodeFetchWithoutEncoding],
   alias: nodeFetchOnNodeUrl.alias,
   external: nodeFetchOnNodeUrl.external,
 });

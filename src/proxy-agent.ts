@@ -7,7 +7,7 @@ import { HttpsProxyAgent } from 'https-proxy-agent';
 import { EreceiptError } from './errors';
 import type { ProxyRoute } from './proxy';
 
-export { chooseProxy } from './proxy';
+export { chooseProxy, describeProxy } from './proxy';
 
 export interface ProxyAgentOptions {
   /** TLS options for the identity service, at the far end of the tunnel. */

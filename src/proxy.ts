@@ -63,3 +63,13 @@ function proxyRoute(value: string, source: string, where: string): ProxyRoute {
   return { url, shown: `${url.hostname}:${url.port || '80'}`, source };
 }
 
+
+/** What `status` shows of the proxy: the one in use (its host and port, and where it was set), or why there is none. */
+export function describeProxy(target: string, configured: string | undefined): { used: boolean; address?: string; source?: string; reason?: string; error?: string } {
+  try {
+    const choice = chooseProxy(target, configured);
+    return choice.route ? { used: true, address: choice.route.shown, source: choice.route.source } : { used: false, reason: choice.why };
+  } catch (error) {
+    return { used: false, error: (error as Error).message };
+  }
+}

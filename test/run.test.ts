@@ -195,9 +195,10 @@ it('SIGHUPs in quick succession: one login per reload, then quiet; SIGTERM still
     // Each reload logs in once; after the last one, nothing more (no second manager renewing).
     await new Promise((resolve) => setTimeout(resolve, 500));
     const reloads = (service.stderr().match(/SIGHUP: terminal/g) ?? []).length;
-    expect(sim.tokenRequestCount() - atHup).toBe(reloads);
+    // The log goes with the counts, so that a mismatch shows what run did.
+    expect({ logins: sim.tokenRequestCount() - atHup, log: service.stderr() }).toEqual({ logins: reloads, log: expect.any(String) });
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(sim.tokenRequestCount() - atHup).toBe(reloads);
+    expect({ logins: sim.tokenRequestCount() - atHup, log: service.stderr() }).toEqual({ logins: reloads, log: expect.any(String) });
   } finally {
     const { status, ms } = await stop(service);
     // An orphaned manager's timers would keep the process alive past SIGTERM.

@@ -159,15 +159,10 @@ async function collect(ctx: CommandContext, trace: boolean): Promise<StatusRepor
 }
 
 async function describeProxy(config: CommandContext['config']): Promise<StatusReport['proxy']> {
-  if (!proxyMaybeSet(config.identityUrl, config.proxy)) {
-    return { used: false, reason: config.proxy === '' ? 'turned off in the configuration ("proxy": "")' : 'none set' };
-  }
-  try {
-    const choice = (await loadTunnel(config)).chooseProxy(config.identityUrl, config.proxy);
-    return choice.route ? { used: true, address: choice.route.shown, source: choice.route.source } : { used: false, reason: choice.why };
-  } catch (error) {
-    return { used: false, error: redact((error as Error).message) };
-  }
+  if (!proxyMaybeSet(config.identityUrl, config.proxy)) return { used: false, reason: config.proxy === '' ? 'turned off in the configuration ("proxy": "")' : 'none set' };
+  // The rest is the proxy code's own (proxy-agent.js), loaded only here.
+  const shown = (await loadTunnel(config).catch((error: Error) => ({ describeProxy: () => ({ used: false, error: error.message }) }))).describeProxy(config.identityUrl, config.proxy);
+  return shown.error ? { ...shown, error: redact(shown.error) } : shown;
 }
 
 function render(r: StatusReport): string {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createProxy } from 'proxy';
 import { startIdentitySim, type IdentitySim, type SimTerminal } from './identity-sim';
 import { BUNDLE, runBundle } from './helpers/bundle';
+import { provisionedIn } from './helpers/provisioned';
 import { useTempDir } from './helpers/temp-dir';
 import { requestToken } from '../src/identity-client';
 import { Secret } from '../src/secret';
@@ -107,33 +108,7 @@ afterAll(async () => {
   await Promise.all([proxy.close(), guarded.close(), sim.close()]);
 });
 
-interface Setup {
-  config: string;
-  tokenFile: string;
-  dir: string;
-}
-
-async function provisioned(overrides: Record<string, unknown> = {}): Promise<Setup> {
-  const dir = tempDir();
-  const config = join(dir, 'config.json');
-  const tokenFile = join(dir, 'run', 'token.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      identityUrl: sim.url,
-      hal: { driver: 'sim', serial: terminal.serial, modelFramework: terminal.modelFramework },
-      osVersion: terminal.osVersion,
-      credentialsFile: join(dir, 'lib', 'credentials'),
-      tokenFile,
-      caFile: CA_FILE,
-      timeoutSeconds: 3,
-      ...overrides,
-    }),
-  );
-  const input = `client_id=${terminal.clientId}\nclient_secret=${terminal.clientSecret}\npresharedkey=${terminal.presharedKey}\n`;
-  expect((await runBundle(['--config', config, 'provision', '--stdin', '--offline'], { input })).status).toBe(0);
-  return { config, tokenFile, dir };
-}
+const provisioned = (overrides: Record<string, unknown> = {}) => provisionedIn(tempDir(), sim.url, terminal, { caFile: CA_FILE, timeoutSeconds: 3, ...overrides });
 
 const SECRETS = [terminal.clientSecret, terminal.presharedKey, PROXY_PASSWORD, encodeURIComponent(PROXY_PASSWORD), Buffer.from(`${PROXY_USER}:${PROXY_PASSWORD}`).toString('base64')];
 function expectNoSecret(...texts: string[]): void {

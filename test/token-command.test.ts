@@ -5,6 +5,7 @@ import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startIdentitySim, type IdentitySim } from './identity-sim';
 import { runBundle } from './helpers/bundle';
+import { provisionedIn } from './helpers/provisioned';
 import { useTempDir } from './helpers/temp-dir';
 import { processStartTime } from '../src/run-lock';
 
@@ -23,25 +24,7 @@ beforeAll(async () => {
 });
 afterAll(() => sim.close());
 
-async function provisioned(): Promise<{ config: string; tokenFile: string }> {
-  const dir = tempDir();
-  const config = join(dir, 'config.json');
-  const tokenFile = join(dir, 'run', 'token.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      identityUrl: sim.url,
-      hal: { driver: 'sim', serial: terminal.serial, modelFramework: terminal.modelFramework },
-      osVersion: terminal.osVersion,
-      credentialsFile: join(dir, 'lib', 'credentials'),
-      tokenFile,
-      timeoutSeconds: 3,
-    }),
-  );
-  const input = `client_id=${terminal.clientId}\nclient_secret=${terminal.clientSecret}\npresharedkey=${terminal.presharedKey}\n`;
-  expect((await runBundle(['--config', config, 'provision', '--stdin', '--offline'], { input })).status).toBe(0);
-  return { config, tokenFile };
-}
+const provisioned = () => provisionedIn(tempDir(), sim.url, terminal, { timeoutSeconds: 3 });
 
 /** Leaves the file's token `seconds` of life, as if it had aged. */
 function age(tokenFile: string, seconds: number): string {

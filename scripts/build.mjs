@@ -1,7 +1,8 @@
 // Builds the product (dist/ereceipt-auth.js, one file, nothing beside it) and the
 // development tools that run it (build/: the demo and the identity simulator).
 import { build } from 'esbuild';
-import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { tweetnaclSecretboxOnly } from './tweetnacl-secretbox-only.mjs';
@@ -166,6 +167,11 @@ await build({
   alias: { tweetnacl: 'tweetnacl/nacl.js', ...nodeFetchOnNodeUrl.alias },
   external: nodeFetchOnNodeUrl.external,
 });
+
+// The API's declarations, from the same source: dist/types/ and dist/index.d.ts.
+const tsc = spawnSync(process.execPath, [fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url)), '-p', 'tsconfig.types.json'], { stdio: 'inherit' });
+if (tsc.status !== 0) throw new Error('build: the declarations of dist/index.d.ts could not be made');
+writeFileSync('dist/index.d.ts', "// The in-process API's types (src/index.ts); see README, 'For a POS application written for Node'.\nexport * from './types/src/index';\n");
 
 // The native binding of the serial driver, for the Linux architectures the
 // terminals use (glibc): dist/prebuilds/linux-<arch>/.

@@ -20,6 +20,12 @@ export interface PosTokenManager {
    * URLSearchParams bodies are replayed; a stream cannot be: its 401 is returned.
    */
   authorizedFetch(url: RequestInfo, init?: RequestInit): Promise<Response>;
+  /**
+   * A new token now, as after a 401 of the application's own: concurrent callers share
+   * one login, and a caller whose `stale` token was already replaced gets the new one
+   * without another.
+   */
+  forceRefresh(stale?: string): Promise<string>;
   /** What the manager is doing: the token's expiry, the last error, the next attempt. */
   state(): ManagerState;
   /**
@@ -99,6 +105,10 @@ export function createTokenManager(config: Config | string, options: PosTokenMan
 
   return {
     getToken,
+    forceRefresh: (stale) => {
+      started = true;
+      return manager.forceRefresh(stale);
+    },
     async authorizedFetch(url, init = {}) {
       const token = await getToken();
       const first = await send(url, init, token);

@@ -115,6 +115,20 @@ describe('createTokenManager', () => {
     await m.close();
   });
 
+  it('forceRefresh: a new token now, one login for concurrent callers; a stale token\'s caller gets the new one', async () => {
+    const m = await manager();
+    const first = await m.getToken();
+    const before = sim.tokenRequestCount();
+    const [a, b] = await Promise.all([m.forceRefresh(first), m.forceRefresh(first)]);
+    expect(a).toBe(b);
+    expect(a).not.toBe(first);
+    expect(sim.tokenRequestCount()).toBe(before + 1);
+    // Asked again with the token it replaced: the current one, no login.
+    expect(await m.forceRefresh(first)).toBe(a);
+    expect(sim.tokenRequestCount()).toBe(before + 1);
+    await m.close();
+  });
+
   it.each([
     ['a Uint8Array', () => new TextEncoder().encode(receipt)],
     ['an ArrayBuffer', () => new TextEncoder().encode(receipt).buffer],

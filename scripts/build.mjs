@@ -33,8 +33,8 @@ const nodeFetchOnNodeUrl = {
 
 // node-fetch's textConverted() needs the optional `encoding` package, which the
 // product never installs nor calls: the CLI bundle keeps only its refusal, and so no
-// start looks for `encoding` in the node_modules folders. The build fails if
-// node-fetch no longer reads as expected.
+// start looks for `encoding` in the node_modules folders. Likewise blob() and the
+// Blob class behind it. The build fails if node-fetch no longer reads as expected.
 const nodeFetchWithoutEncoding = {
   name: 'node-fetch-without-encoding',
   setup(b) {
@@ -42,10 +42,15 @@ const nodeFetchWithoutEncoding = {
       const source = await readFile(args.path, 'utf8');
       const load = /^let convert;\ntry \{\n\tconvert = require\('encoding'\)\.convert;\n\} catch \(e\) \{\}\n/m;
       const convert = /^function convertBody\(buffer, headers\) \{\n[\s\S]*?\n\}\n/m;
-      if (!load.test(source) || !convert.test(source)) throw new Error('node-fetch-without-encoding: node-fetch has changed: check the plugin');
+      // Its own Blob class serves only Response.blob(), which the CLI never calls (1.2 KiB).
+      const blobClass = /^const BUFFER = Symbol\('buffer'\);\nconst TYPE = Symbol\('type'\);\n\nclass Blob \{\n[\s\S]*?\nObject\.defineProperty\(Blob\.prototype, Symbol\.toStringTag, \{\n[^}]*\}\);\n/m;
+      const blobMethod = /^\tblob\(\) \{\n[\s\S]*?new Blob\(\[\][\s\S]*?\n\t\},\n/m;
+      if (![load, convert, blobClass, blobMethod].every((pattern) => pattern.test(source))) throw new Error('node-fetch-without-encoding: node-fetch has changed: check the plugin');
       const contents = source
         .replace(load, 'let convert;\n')
-        .replace(convert, "function convertBody() {\n\tthrow new Error('The package `encoding` must be installed to use the textConverted() function');\n}\n");
+        .replace(convert, "function convertBody() {\n\tthrow new Error('The package `encoding` must be installed to use the textConverted() function');\n}\n")
+        .replace(blobClass, '')
+        .replace(blobMethod, "\tblob() {\n\t\treturn Promise.reject(new Error('blob() is not built into ereceipt-auth'));\n\t},\n");
       return { contents, loader: 'js' };
     });
   },
@@ -117,7 +122,7 @@ const result = await build({
 
 await build({
   ...common,
-  entryPoints: { demo: 'scripts/demo.ts', bench: 'scripts/bench.ts', soak: 'scripts/soak.ts', platforms: 'scripts/platforms.ts', 'image-test': 'scripts/image-test.ts', 'identity-sim': 'test/identity-sim/main.ts' },
+  entryPoints: { demo: 'scripts/demo.ts', bench: 'scripts/bench.ts', soak: 'scripts/soak.ts', 'api-soak': 'scripts/api-soak.ts', platforms: 'scripts/platforms.ts', 'image-test': 'scripts/image-test.ts' },
   outdir: 'build',
   sourcemap: 'inline',
   alias: nodeFetchOnNodeUrl.alias,
@@ -168,10 +173,19 @@ await build({
   external: nodeFetchOnNodeUrl.external,
 });
 
+// The identity-service simulator, for integrators' tests as for ours: a library when
+// required, a server when run (test/identity-sim/main.ts). Not part of the packages.
+await build({
+  ...common,
+  entryPoints: ['test/identity-sim/main.ts'],
+  outfile: 'dist/identity-sim.js',
+});
+
 // The API's declarations, from the same source: dist/types/ and dist/index.d.ts.
 const tsc = spawnSync(process.execPath, [fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url)), '-p', 'tsconfig.types.json'], { stdio: 'inherit' });
 if (tsc.status !== 0) throw new Error('build: the declarations of dist/index.d.ts could not be made');
 writeFileSync('dist/index.d.ts', "// The in-process API's types (src/index.ts); see README, 'For a POS application written for Node'.\nexport * from './types/src/index';\n");
+writeFileSync('dist/identity-sim.d.ts', "// The identity-service simulator's types (test/identity-sim/); see README, 'The simulator as a test double'.\nexport * from './types/test/identity-sim/index';\n");
 
 // The native binding of the serial driver, for the Linux architectures the
 // terminals use (glibc): dist/prebuilds/linux-<arch>/.
@@ -184,5 +198,8 @@ for (const arch of ['linux-arm', 'linux-arm64', 'linux-x64']) {
 }
 
 const size = Object.values(result.metafile.outputs)[0].bytes;
+// What each input costs the bundle, for whoever must make room in it: npx esbuild --analyze is not needed.
+mkdirSync('build', { recursive: true });
+writeFileSync('build/ereceipt-auth.meta.json', JSON.stringify(result.metafile));
 const kib = (file) => `${file} ${(statSync(file).size / 1024).toFixed(1)} KiB`;
 console.log(`dist/ereceipt-auth.js ${(size / 1024).toFixed(1)} KiB, ${kib('dist/serial-driver.js')}, ${kib('dist/proxy-agent.js')}`);

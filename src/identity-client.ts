@@ -25,6 +25,12 @@ export interface TokenSet {
   claims: TokenClaims;
   /** The server's `Date` header, ms since the epoch, when it sent one. */
   serverDate?: number;
+  /**
+   * The service's clock minus ours, ms, when it sent a `Date`: that header counts
+   * whole seconds and was written at some moment of the exchange, so the true offset
+   * is within `precisionMs` of `ms` (half a second plus half the round trip).
+   */
+  clockOffset?: { ms: number; precisionMs: number };
 }
 
 export interface GrantOptions {
@@ -175,9 +181,12 @@ export async function requestToken(grant: TokenGrant, options: GrantOptions): Pr
   const startedAt = now();
   const { response, body } = await tokenGrantRequest(grant, options);
   const token = processTokenResponse(grant, response, body, now);
+  const answeredAt = now();
+  // The Date was written between startedAt and answeredAt, and rounded down to the second.
+  if (token.serverDate !== undefined) token.clockOffset = { ms: token.serverDate + 500 - (startedAt + answeredAt) / 2, precisionMs: 500 + (answeredAt - startedAt) / 2 };
   // The lifetime counts from when the request left: a slow answer may bring a token
   // that is already (nearly) spent, which no caller may be handed as a success.
-  const leftMs = startedAt + token.expiresIn * 1000 - now();
+  const leftMs = startedAt + token.expiresIn * 1000 - answeredAt;
   if (leftMs < (MIN_LIFETIME_SECONDS / 2) * 1000) {
     throw new EreceiptError(
       'ERR_SERVICE_UNAVAILABLE',

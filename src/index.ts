@@ -4,6 +4,6 @@ export type { Logger } from './log';
 export { loadConfig, parseConfig, type Config, type HalConfig } from './config';
 export { EreceiptError, exitStatusOf, isEreceiptError, isTransient, type ErrorCode } from './errors';
 export type { DeviceHal, DeviceIdentity } from '../hal/types';
-export type { ManagerState } from './token-manager';
+export type { ClockOffset, ManagerState } from './token-manager';
 export { openHal } from './open-hal';
 export { readTokenFile, type TokenFile } from './token-file';

@@ -1,7 +1,8 @@
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from './atomic-file';
 import type { TokenSet } from './identity-client';
-import { isPrintableWord } from './jwt';
+import { hasB2c, isPrintableWord } from './jwt';
+import { clockOffsetAt, type HeldToken } from './token-manager';
 import { readSmallFileSync } from './read-file';
 import { registerTokenValue } from './secret';
 
@@ -21,11 +22,20 @@ export interface TokenFile {
   taxpayer_rin?: string;
   /** The taxpayer's tags (`TaxProfTags`), when the token lists them; without `B2C` it cannot submit receipts. */
   taxpayer_tags?: string[];
+  /** Whether the taxpayer may submit receipts (its tags hold B2C); only when the token lists tags. */
+  taxpayer_b2c?: boolean;
+  /** The identity service's clock minus the local clock when the file was written, seconds to the tenth: add it to date a receipt by the service's clock. Only when the service sent a `Date`. */
+  clock_offset_seconds?: number;
+  /** The true offset is within this many seconds of `clock_offset_seconds`. */
+  clock_offset_precision_seconds?: number;
 }
 
-function taxpayerFields(token: TokenSet): Pick<TokenFile, 'taxpayer_rin' | 'taxpayer_tags'> {
+function taxpayerFields(token: TokenSet): Pick<TokenFile, 'taxpayer_rin' | 'taxpayer_tags' | 'taxpayer_b2c'> {
   const { taxpayerRin, taxpayerTags } = token.claims;
-  return { ...(taxpayerRin === undefined ? {} : { taxpayer_rin: taxpayerRin }), ...(taxpayerTags === undefined ? {} : { taxpayer_tags: [...taxpayerTags] }) };
+  return {
+    ...(taxpayerRin === undefined ? {} : { taxpayer_rin: taxpayerRin }),
+    ...(taxpayerTags === undefined ? {} : { taxpayer_tags: [...taxpayerTags], taxpayer_b2c: hasB2c(taxpayerTags) as boolean }),
+  };
 }
 
 /**
@@ -33,7 +43,8 @@ function taxpayerFields(token: TokenSet): Pick<TokenFile, 'taxpayer_rin' | 'taxp
  * time from the monotonic clock, so they stay true after the wall clock jumps. The
  * expiry is rounded down to the second: never later than the service honours it.
  */
-export function tokenFileFromHeld(held: { token: TokenSet; obtainedAtMono: number; expiresAtMono: number }, now: number, monotonic: number): TokenFile {
+export function tokenFileFromHeld(held: HeldToken, now: number, monotonic: number): TokenFile {
+  const offset = clockOffsetAt(held, now, monotonic);
   return {
     access_token: held.token.accessToken,
     token_type: 'Bearer',
@@ -41,6 +52,7 @@ export function tokenFileFromHeld(held: { token: TokenSet; obtainedAtMono: numbe
     expires_at: new Date(Math.floor((now + (held.expiresAtMono - monotonic)) / 1000) * 1000).toISOString(),
     obtained_at: new Date(now - (monotonic - held.obtainedAtMono)).toISOString(),
     ...taxpayerFields(held.token),
+    ...(offset ? { clock_offset_seconds: offset.seconds, clock_offset_precision_seconds: offset.precisionSeconds } : {}),
   };
 }
 
@@ -70,6 +82,7 @@ export async function readTokenFile(path: string): Promise<TokenFile | undefined
   }
   registerTokenValue(f.access_token);
   const tags = Array.isArray(f.taxpayer_tags) && f.taxpayer_tags.every(isPrintableWord) ? f.taxpayer_tags : undefined;
+  const number = (value: unknown) => typeof value === 'number' && Number.isFinite(value);
   return {
     access_token: f.access_token,
     token_type: 'Bearer',
@@ -77,7 +90,10 @@ export async function readTokenFile(path: string): Promise<TokenFile | undefined
     expires_at: f.expires_at,
     obtained_at: f.obtained_at,
     ...(isPrintableWord(f.taxpayer_rin) ? { taxpayer_rin: f.taxpayer_rin } : {}),
-    ...(tags ? { taxpayer_tags: tags } : {}),
+    ...(tags ? { taxpayer_tags: tags, taxpayer_b2c: hasB2c(tags) as boolean } : {}),
+    ...(number(f.clock_offset_seconds) && number(f.clock_offset_precision_seconds)
+      ? { clock_offset_seconds: f.clock_offset_seconds as number, clock_offset_precision_seconds: f.clock_offset_precision_seconds as number }
+      : {}),
   };
 }
 
@@ -90,8 +106,10 @@ export function secondsLeft(file: TokenFile, now: number): number {
 export interface ServiceState {
   last_success_at?: string;
   last_error?: { code: string; message: string; at: string };
-  /** Server clock minus local clock, in seconds, at the last answer that had a `Date`. */
+  /** Server clock minus local clock, in seconds to the tenth, at the last answer that had a `Date`. */
   clock_offset_seconds?: number;
+  /** How far `clock_offset_seconds` may be off, seconds. */
+  clock_offset_precision_seconds?: number;
   /** The resident service, while `run` is up (and what it last did once it stopped). */
   service?: {
     pid: number;

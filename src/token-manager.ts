@@ -1,6 +1,7 @@
 import type { Clocks } from './clock';
 import { EreceiptError, failureWhat, isEreceiptError } from './errors';
 import type { TokenSet } from './identity-client';
+import { hasB2c } from './jwt';
 import type { Logger } from './log';
 import { classifyFailure } from './failure-class';
 import { backoffDelay, NO_TOKEN_RETRY_AFTER_CAP_MS, refreshDelay, rejectedRetryDelay, REFRESH, RUN_BACKOFF, SLOW_BACKOFF } from './schedule';
@@ -14,6 +15,10 @@ export interface HeldToken {
   obtainedAt: number;
   /** Monotonic ms when that request started. */
   obtainedAtMono: number;
+  /** The service's clock minus the monotonic clock, ms, when the answer had a `Date`; so the offset stays true after the wall clock jumps. */
+  serverMinusMonoMs?: number;
+  /** How far `serverMinusMonoMs` may be off, ms. */
+  clockPrecisionMs?: number;
 }
 
 /**
@@ -23,16 +28,63 @@ export interface HeldToken {
  * header's own precision), so a reader that trusts `expires_at` to the end never
  * sends a token the API refuses, whatever the two clocks say.
  */
-export function holdToken(token: TokenSet, obtainedAt: number, startedMono: number): HeldToken {
+export function holdToken(token: TokenSet, obtainedAt: number, startedMono: number, wallMinusMono = obtainedAt - startedMono): HeldToken {
   let expiresAtMono = startedMono + token.expiresIn * 1000;
   const { exp } = token.claims;
   if (exp !== undefined && token.serverDate !== undefined) expiresAtMono = Math.min(expiresAtMono, startedMono + (exp * 1000 - token.serverDate) - 1000);
-  return { token, obtainedAt, obtainedAtMono: startedMono, expiresAtMono };
+  const offset = token.clockOffset;
+  return {
+    token,
+    obtainedAt,
+    obtainedAtMono: startedMono,
+    expiresAtMono,
+    ...(offset ? { serverMinusMonoMs: offset.ms + wallMinusMono, clockPrecisionMs: offset.precisionMs } : {}),
+  };
+}
+
+/** The service's clock offset (its clock minus ours at `now`), what the POS app dates receipts by: seconds to the tenth, and how far off that may be. */
+export interface ClockOffset {
+  /** Add to the local clock to get the service's; positive when the local clock is behind. */
+  seconds: number;
+  /** The true offset is within this many seconds of `seconds`. */
+  precisionSeconds: number;
+}
+
+export function clockOffsetAt(held: HeldToken, now: number, monotonic: number): ClockOffset | undefined {
+  if (held.serverMinusMonoMs === undefined || held.clockPrecisionMs === undefined) return undefined;
+  // Rounding to the tenth adds up to 50 ms, counted in the precision.
+  return { seconds: Math.round((monotonic + held.serverMinusMonoMs - now) / 100) / 10 || 0, precisionSeconds: Math.ceil((held.clockPrecisionMs + 50) / 100) / 10 };
+}
+
+function tokenState(held: HeldToken, toWall: (mono: number) => number): NonNullable<ManagerState['token']> {
+  const { scope, claims } = held.token;
+  return {
+    expiresAt: toWall(held.expiresAtMono),
+    obtainedAt: held.obtainedAt,
+    ...(scope ? { scope } : {}),
+    taxpayerRin: claims.taxpayerRin ?? null,
+    taxpayerTags: claims.taxpayerTags ? [...claims.taxpayerTags] : null,
+    b2c: hasB2c(claims.taxpayerTags) ?? null,
+  };
 }
 
 /** What the manager is doing, for `status` and the state file. */
 export interface ManagerState {
-  token?: { expiresAt: number; obtainedAt: number; scope?: string };
+  token?: {
+    /** Wall-clock ms. */
+    expiresAt: number;
+    /** Wall-clock ms. */
+    obtainedAt: number;
+    scope?: string;
+    /** The taxpayer the token was issued to (`TaxRin`): a receipt's issuer must be this taxpayer; null when the token does not say. */
+    taxpayerRin: string | null;
+    /** The taxpayer's tags (`TaxProfTags`); null when the token does not list them. */
+    taxpayerTags: string[] | null;
+    /** Whether the taxpayer may submit receipts (holds the B2C tag); null when the token does not list tags. */
+    b2c: boolean | null;
+  };
+  /** The service's clock offset, measured at the last login whose answer had a `Date`. */
+  clockOffset?: ClockOffset;
   /** The last failure, until a login succeeds. */
   lastError?: { code: string; message: string; at: number };
   /** The identity service refused the credentials (exit 77's cause), and nothing has been accepted since. */
@@ -113,10 +165,10 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   function state(): ManagerState {
     const toWall = (mono: number) => clocks.now() + (mono - clocks.monotonic());
+    const offset = held && clockOffsetAt(held, clocks.now(), clocks.monotonic());
     return {
-      ...(held
-        ? { token: { expiresAt: toWall(held.expiresAtMono), obtainedAt: held.obtainedAt, ...(held.token.scope ? { scope: held.token.scope } : {}) } }
-        : {}),
+      ...(held ? { token: tokenState(held, toWall) } : {}),
+      ...(offset ? { clockOffset: offset } : {}),
       ...(lastError ? { lastError: { code: (lastError as EreceiptError).code ?? 'ERR_INTERNAL', message: lastError.message, at: lastErrorAt } } : {}),
       rejected,
       ...(nextAttemptMono === undefined ? {} : { nextAttemptAt: toWall(nextAttemptMono) }),
@@ -162,7 +214,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         const { token, obtainedAt } = await options.login(abort.signal);
         if (closed) throw closedError();
         const lifetimeMs = token.expiresIn * 1000;
-        held = holdToken(token, obtainedAt, startedMono);
+        // The lifetime counts from before the HAL read; the clock offset against the wall clock as it is now.
+        held = holdToken(token, obtainedAt, startedMono, clocks.now() - clocks.monotonic());
         if (failures > 0) log.info(`token renewed after ${failures} failed ${failures === 1 ? 'try' : 'tries'}`);
         failures = 0;
         rejected = false;

@@ -2,7 +2,7 @@ import type { Clocks } from './clock';
 import { hasB2c, NO_B2C_WARNING } from './jwt';
 import type { Logger } from './log';
 import { redact } from './secret';
-import type { HeldToken, ManagerState } from './token-manager';
+import { clockOffsetAt, type HeldToken, type ManagerState } from './token-manager';
 import { recordState, tokenFileFromHeld, writeTokenFile, type ServiceState, type TokenFile } from './token-file';
 
 /** A local clock further than this from the identity service's is worth a warning. */
@@ -93,12 +93,15 @@ export function createTokenSink(options: TokenSinkOptions): TokenSink {
       const noB2c = hasB2c(held.token.claims.taxpayerTags) === false;
       if (noB2c && !warnedNoB2c) log.warn(NO_B2C_WARNING);
       warnedNoB2c = noB2c;
-      const offset = held.token.serverDate === undefined ? undefined : Math.round((held.token.serverDate - held.obtainedAt) / 1000);
-      if (offset !== undefined && Math.abs(offset) > CLOCK_WARN_SECONDS) {
-        log.warn(`the local clock is ${Math.abs(offset)} s ${offset > 0 ? 'behind' : 'ahead of'} the identity service's: check NTP`);
+      const offset = clockOffsetAt(held, clocks.now(), clocks.monotonic());
+      if (offset && Math.abs(offset.seconds) > CLOCK_WARN_SECONDS) {
+        log.warn(`the local clock is ${Math.round(Math.abs(offset.seconds))} s ${offset.seconds > 0 ? 'behind' : 'ahead of'} the identity service's: check NTP`);
       }
       if ('error' in written) throw written.error;
-      const success: ServiceState = { last_success_at: new Date(clocks.now()).toISOString(), ...(offset === undefined ? {} : { clock_offset_seconds: offset }) };
+      const success: ServiceState = {
+        last_success_at: new Date(clocks.now()).toISOString(),
+        ...(offset ? { clock_offset_seconds: offset.seconds, clock_offset_precision_seconds: offset.precisionSeconds } : {}),
+      };
       await noted(() => recordState(options.tokenFile(), success, { error: true }));
       return written.file;
     },

@@ -9,6 +9,7 @@ import { startIdentitySim, verifySimToken, type IdentitySim, type SimTerminal } 
 import { BUNDLE, runBundle, transcript } from './helpers/bundle';
 import { needs } from './helpers/needs';
 import { useTempDir } from './helpers/temp-dir';
+import { expectValidTokenFile } from './helpers/token-file-schema';
 
 
 const terminal: SimTerminal = {
@@ -124,7 +125,8 @@ describe('exit 0', () => {
 
     const file = JSON.parse(readFileSync(s.tokenFile, 'utf8')) as Record<string, string>;
     tokensSeen.add(file['access_token'] as string);
-    expect(Object.keys(file).sort()).toEqual(['access_token', 'expires_at', 'obtained_at', 'scope', 'taxpayer_rin', 'taxpayer_tags', 'token_type']);
+    expect(Object.keys(file).sort()).toEqual(['access_token', 'clock_offset_precision_seconds', 'clock_offset_seconds', 'expires_at', 'obtained_at', 'scope', 'taxpayer_b2c', 'taxpayer_rin', 'taxpayer_tags', 'token_type']);
+    expectValidTokenFile(file);
     expect(file['token_type']).toBe('Bearer');
     const lifetime = (Date.parse(file['expires_at'] as string) - Date.parse(file['obtained_at'] as string)) / 1000;
     // The service's hour, less at most two seconds: rounded down, and never past exp.

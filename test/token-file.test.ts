@@ -1,6 +1,13 @@
-// The token file's expires_at: a reader that trusts it to the end must never hold a
+// The token file: its schema, what it tells the POS application, and its expires_at: a reader that trusts it to the end must never hold a
 // token the service no longer honours (its `exp`), whatever the two clocks say.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startIdentitySim, type IdentitySim } from './identity-sim';
+import { runBundle } from './helpers/bundle';
+import { provisionedIn } from './helpers/provisioned';
+import { useTempDir } from './helpers/temp-dir';
+import { expectValidTokenFile, tokenFileProblems, tokenFileProblemsIn } from './helpers/token-file-schema';
 import { systemClocks } from '../src/clock';
 import { requestToken, type TokenSet } from '../src/identity-client';
 import { Secret } from '../src/secret';
@@ -29,6 +36,7 @@ it('200 tokens from the simulator: expires_at is a whole second, never after exp
     const startedMono = systemClocks.monotonic();
     const token = await requestToken(grant, { transport, timeoutMs: 5000 });
     const file = tokenFileFromHeld(holdToken(token, startedAt, startedMono), systemClocks.now(), systemClocks.monotonic());
+    expectValidTokenFile(file);
     const expiresAt = Date.parse(file.expires_at) / 1000;
     expect(Number.isInteger(expiresAt)).toBe(true);
     expect(expiresAt).toBeLessThanOrEqual(token.claims.exp as number);
@@ -68,5 +76,112 @@ describe('a clock that is off: exp is taken onto the local clock by the service\
     const file = tokenFileFromHeld(holdToken(t, now, 5_000), now, 5_000);
     expect(Date.parse(file.expires_at)).toBeLessThanOrEqual(now + 1800_000);
     expect(Date.parse(file.expires_at)).toBeGreaterThan(now + 1790_000);
+  });
+});
+
+describe('what the POS application needs to issue a receipt: the taxpayer, B2C, and the service clock', () => {
+  const tempDir = useTempDir();
+  // Its own simulator: a clock 123.4 s ahead of ours, and a terminal per kind of taxpayer.
+  const skewMs = 123_400;
+  const base = { modelFramework: '1', osVersion: 'Debian 12', presharedKey: 'rcpt-psk-0123456789', clientSecret: 'rcpt-secret-0123456789' };
+  const b2c = { ...base, serial: 'POS-RCPT-0001', clientId: 'rcpt-client-b2c', rin: '200300400', tags: ['B2B', 'B2C'] };
+  const b2bOnly = { ...base, serial: 'POS-RCPT-0002', clientId: 'rcpt-client-b2b', rin: '200300401', tags: ['B2B'] };
+  const untagged = { ...base, serial: 'POS-RCPT-0003', clientId: 'rcpt-client-none', tags: null };
+  let skewed: IdentitySim;
+  beforeAll(async () => {
+    skewed = await startIdentitySim({ terminals: [b2c, b2bOnly, untagged], now: () => Date.now() + skewMs });
+  });
+  afterAll(() => skewed.close());
+
+  const boot = async (t: typeof b2c | typeof untagged) => {
+    const { config, tokenFile } = await provisionedIn(tempDir(), skewed.url, t);
+    const run = await runBundle(['--config', config, 'boot']);
+    // 123 s off is no reason to warn (that starts at 5 minutes).
+    expect(run.stderr).not.toMatch(/clock/);
+    expect(run.status).toBe(0);
+    const file = JSON.parse(readFileSync(tokenFile, 'utf8')) as Record<string, unknown>;
+    expectValidTokenFile(file);
+    const status = await runBundle(['--config', config, 'status', '--json']);
+    const { stdout: text } = await runBundle(['--config', config, 'status']);
+    return { file, text, stderr: run.stderr, status: JSON.parse(status.stdout) as { token: Record<string, unknown>; clockOffsetSeconds?: number; clockOffsetPrecisionSeconds?: number } };
+  };
+
+  it('a B2C taxpayer: RIN, tags, taxpayer_b2c true, and the offset within its precision of the true 123.4 s, in the file and in status --json', async () => {
+    const { file, status, text } = await boot(b2c);
+    expect(file).toMatchObject({ taxpayer_rin: '200300400', taxpayer_tags: ['B2B', 'B2C'], taxpayer_b2c: true });
+    const offset = file['clock_offset_seconds'] as number;
+    const precision = file['clock_offset_precision_seconds'] as number;
+    expect(Math.abs(offset - skewMs / 1000)).toBeLessThanOrEqual(precision);
+    // Half a second for the Date header's whole seconds, a local round trip, the tenth.
+    expect(precision).toBeGreaterThanOrEqual(0.5);
+    expect(precision).toBeLessThanOrEqual(0.8);
+    expect(status.token).toMatchObject({ taxpayerRin: '200300400', taxpayerTags: ['B2B', 'B2C'], b2c: true });
+    expect(status).toMatchObject({ clockOffsetSeconds: offset, clockOffsetPrecisionSeconds: precision });
+    expect(text).toMatch(new RegExp(`^clock: +${offset} s behind the service's \\(within ${precision} s\\)$`, 'm'));
+  });
+
+  it('a taxpayer without B2C: taxpayer_b2c false, and boot warns that it cannot submit receipts', async () => {
+    const { file, status, stderr } = await boot(b2bOnly);
+    expect(stderr).toMatch(/does not carry the B2C tag, so this taxpayer cannot submit receipts/);
+    expect(file).toMatchObject({ taxpayer_rin: '200300401', taxpayer_tags: ['B2B'], taxpayer_b2c: false });
+    expect(status.token).toMatchObject({ b2c: false });
+  });
+
+  it('a token that lists no tags: no taxpayer_tags and no taxpayer_b2c (the question is open, not "no")', async () => {
+    const { file, status } = await boot(untagged);
+    expect(file).not.toHaveProperty('taxpayer_tags');
+    expect(file).not.toHaveProperty('taxpayer_b2c');
+    expect(status.token).toMatchObject({ taxpayerTags: null, b2c: null });
+  });
+
+  it('after the wall clock jumps, a rewritten file states the offset against the new wall clock', () => {
+    const now = Date.UTC(2026, 11, 7, 10, 0, 0);
+    const t: TokenSet = { accessToken: 'eyJhbGciOiJub25lIn0.e30.', tokenType: 'Bearer', expiresIn: 3600, claims: {}, serverDate: now + 5000, clockOffset: { ms: 5500, precisionMs: 510 } };
+    const held = holdToken(t, now, 1_000);
+    expect(tokenFileFromHeld(held, now, 1_000)).toMatchObject({ clock_offset_seconds: 5.5, clock_offset_precision_seconds: 0.6 });
+    // 30 s later NTP has set the local clock 60 s forward: the service is now 54.5 s behind it.
+    expect(tokenFileFromHeld(held, now + 60_000 + 30_000, 31_000)).toMatchObject({ clock_offset_seconds: -54.5 });
+  });
+});
+
+describe('the token file schema (schema/token-file.schema.json) itself', () => {
+  const good = {
+    access_token: 'eyJhbGciOiJub25lIn0.e30.',
+    token_type: 'Bearer',
+    scope: 'InvoicingAPI',
+    expires_at: '2026-12-07T11:00:00.000Z',
+    obtained_at: '2026-12-07T10:00:00.123Z',
+    taxpayer_rin: '100200300',
+    taxpayer_tags: ['B2B', 'B2C'],
+    taxpayer_b2c: true,
+    clock_offset_seconds: -1.3,
+    clock_offset_precision_seconds: 0.6,
+  };
+  it('takes a file as the program writes it', () => {
+    expect(tokenFileProblems(good)).toEqual([]);
+    const { taxpayer_rin, taxpayer_tags, taxpayer_b2c, clock_offset_seconds, clock_offset_precision_seconds, ...bare } = good;
+    expect(tokenFileProblems({ ...bare, scope: null })).toEqual([]);
+  });
+  it.each([
+    ['no expires_at', { ...good, expires_at: undefined }, /must have required property 'expires_at'/],
+    ['a token_type other than Bearer', { ...good, token_type: 'bearer' }, /token_type must be equal to constant/],
+    ['an expires_at that is not UTC', { ...good, expires_at: '2026-12-07T13:00:00+02:00' }, /expires_at must match pattern/],
+    ['tags without taxpayer_b2c', { ...good, taxpayer_b2c: undefined }, /must have property taxpayer_b2c when property taxpayer_tags is present/],
+    ['an offset without its precision', { ...good, clock_offset_precision_seconds: undefined }, /clock_offset_precision_seconds/],
+    ['an access_token that is not a JWT', { ...good, access_token: 'opaque' }, /access_token must match pattern/],
+    ['a field the schema does not describe', { ...good, refresh_token: 'x' }, /must NOT have additional properties \(refresh_token\)/],
+  ])('refuses %s', (_name, value, problem) => {
+    expect(tokenFileProblems(JSON.parse(JSON.stringify(value)))).toEqual(expect.arrayContaining([expect.stringMatching(problem)]));
+  });
+  it('the check of every test folder finds a token file that breaks it, however deep', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ereceipt-auth-schema-'));
+    try {
+      mkdirSync(join(dir, 'run', 'deeper'), { recursive: true });
+      writeFileSync(join(dir, 'run', 'deeper', 'token.json'), JSON.stringify({ ...good, token_type: 'MAC' }));
+      writeFileSync(join(dir, 'run', 'state.json'), JSON.stringify({ last_success_at: good.obtained_at }));
+      expect(tokenFileProblemsIn(dir)).toEqual([expect.stringMatching(/deeper\/token\.json: \/token_type must be equal to constant/)]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -32,7 +32,10 @@ export interface StatusReport {
   };
   lastSuccessAt?: string;
   lastError?: { code: string; message: string; at: string };
+  /** The identity service's clock minus the local clock, seconds to the tenth, from the last login whose answer had a `Date`. */
   clockOffsetSeconds?: number;
+  /** The true offset is within this many seconds of `clockOffsetSeconds`. */
+  clockOffsetPrecisionSeconds?: number;
   /** How the identity service is reached: through a proxy (`host:port` only, never its credentials), or directly and why. */
   proxy: { used: boolean; address?: string; source?: string; reason?: string; error?: string };
   /** The resident `run` service, from the state file. */
@@ -139,7 +142,10 @@ async function collect(ctx: CommandContext, trace: boolean): Promise<StatusRepor
   const state = await readState(config.tokenFile);
   if (state.last_success_at) report.lastSuccessAt = state.last_success_at;
   if (state.last_error) report.lastError = { ...state.last_error, message: redact(state.last_error.message) };
-  if (typeof state.clock_offset_seconds === 'number') report.clockOffsetSeconds = state.clock_offset_seconds;
+  // The token file's offset was written with its token; the state file's is from the last login.
+  const clock = file?.clock_offset_seconds === undefined ? state : file;
+  if (typeof clock.clock_offset_seconds === 'number') report.clockOffsetSeconds = clock.clock_offset_seconds;
+  if (typeof clock.clock_offset_precision_seconds === 'number') report.clockOffsetPrecisionSeconds = clock.clock_offset_precision_seconds;
   // The lock names the live service for sure (pid and start time); the state file says what the last one did.
   const holder = await lockHolder(config.tokenFile);
   const last = state.service;
@@ -209,9 +215,8 @@ function render(r: StatusReport): string {
   } else row('service', 'never ran');
   if (r.lastSuccessAt) row('last login', r.lastSuccessAt);
   if (r.lastError) row('last error', `${r.lastError.at} ${r.lastError.message}`);
-  if (r.clockOffsetSeconds !== undefined && Math.abs(r.clockOffsetSeconds) >= 60) {
-    row('clock', `the local clock is ${Math.abs(r.clockOffsetSeconds)} s ${r.clockOffsetSeconds > 0 ? 'behind' : 'ahead of'} the server's`);
-  }
+  const offset = r.clockOffsetSeconds;
+  if (offset !== undefined) row('clock', `${Math.abs(offset)} s ${offset < 0 ? 'ahead of' : 'behind'} the service's (within ${r.clockOffsetPrecisionSeconds ?? '?'} s)`);
   if (r.halTrace) {
     lines.push('hal trace:');
     for (const line of r.halTrace.length ? r.halTrace : ['(nothing read)']) lines.push(`  ${printable(line, 200)}`);

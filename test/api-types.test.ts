@@ -10,7 +10,7 @@ const TOP = join(__dirname, '..');
 
 function compile(source: string): { status: number | null; output: string } {
   const dir = tempDir();
-  writeFileSync(join(dir, 'app.ts'), source.replace('DIST', join(TOP, 'dist', 'index')));
+  writeFileSync(join(dir, 'app.ts'), source.replace('DIST', join(TOP, 'dist', 'index')).replace('SIM', join(TOP, 'dist', 'identity-sim')));
   writeFileSync(
     join(dir, 'tsconfig.json'),
     JSON.stringify({
@@ -24,7 +24,7 @@ function compile(source: string): { status: number | null; output: string } {
 
 it('a POS application using the API as documented type-checks against dist/index.d.ts', () => {
   const r = compile(`
-import { createTokenManager, isTransient, type EreceiptError, type Logger, type PosTokenManager } from 'DIST';
+import { createTokenManager, isTransient, type ClockOffset, type EreceiptError, type Logger, type PosTokenManager } from 'DIST';
 const log: Logger = { error: console.error, warn: console.warn, info: () => {} };
 const auth: PosTokenManager = createTokenManager('/etc/ereceipt-auth/config.json', { log });
 async function submit(receipts: unknown[]): Promise<number> {
@@ -32,6 +32,13 @@ async function submit(receipts: unknown[]): Promise<number> {
   const fresh: string = await auth.forceRefresh(token);
   const res = await auth.authorizedFetch('https://api.invoicing.eta.gov.eg/api/v1/receiptsubmissions', { method: 'POST', body: JSON.stringify({ receipts }) });
   void fresh;
+  // What a receipt needs from the token: its issuer, whether it may be sent, and a date by the service's clock.
+  const state = auth.state();
+  const issuer: string | null | undefined = state.token?.taxpayerRin;
+  const mayIssue: boolean | null | undefined = state.token?.b2c;
+  const offset: ClockOffset | undefined = state.clockOffset;
+  const dated = new Date(Date.now() + ((offset?.seconds ?? 0) - (offset?.precisionSeconds ?? 0)) * 1000);
+  void [issuer, mayIssue, dated];
   return res.status;
 }
 submit([]).catch((error: EreceiptError) => (isTransient(error) ? 'later' : error.code)).finally(() => auth.close());
@@ -49,4 +56,31 @@ auth.forceRefresh(42);
   expect(r.status).not.toBe(0);
   expect(r.output).toMatch(/Type 'Promise<string>' is not assignable to type 'number'/);
   expect(r.output).toMatch(/Argument of type 'number' is not assignable to parameter of type 'string'/);
+}, 30_000);
+
+it('an application\'s tests drive the simulator through dist/identity-sim.d.ts', () => {
+  const r = compile(`
+import { startIdentitySim, type SimReceiptFault, type SimReceiptRecord } from 'SIM';
+const throttled: SimReceiptFault = { status: 429, retryAfter: '2' };
+async function test(): Promise<number> {
+  const sim = await startIdentitySim({
+    terminals: [{ serial: 'POS-1', modelFramework: '1', presharedKey: 'p', clientId: 'c', clientSecret: 's', tags: null }],
+    lifetimeSeconds: 5,
+    control: true,
+    receipts: { throttleRate: 0.05, revokeRate: 0.01 },
+  });
+  sim.injectReceiptFaults(throttled, { status: 401 });
+  sim.injectFaults({ kind: 'status', status: 503, retryAfter: '4' });
+  const last: SimReceiptRecord | undefined = sim.receipts[0];
+  await sim.close();
+  return last?.status ?? 0;
+}
+void test();
+`);
+  expect(r).toEqual({ status: 0, output: '' });
+  const wrong = compile(`
+import { startIdentitySim } from 'SIM';
+void startIdentitySim({ terminals: [], receipts: { throttleRate: 'often' } });
+`);
+  expect(wrong.output).toMatch(/Type 'string' is not assignable to type 'number'/);
 }, 30_000);

@@ -1,14 +1,9 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { build, stop } from 'esbuild';
+import { join } from 'node:path';
 import { generateSigningKey, main, startIdentitySim, verifySimToken } from './identity-sim';
 import type { IdentitySim, IdentitySimOptions, SimTerminal } from './identity-sim';
-
-afterAll(() => stop());
 
 const terminal: SimTerminal = {
   serial: 'SN-1234567899',
@@ -589,48 +584,5 @@ describe('command line', () => {
       stderr.mockRestore();
     }
   });
-
-  test('bundled for Node 18, it serves until SIGTERM', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'identity-sim-'));
-    try {
-      const terminalsFile = join(dir, 'terminals.json');
-      await writeFile(terminalsFile, JSON.stringify([terminal]));
-      const outfile = join(dir, 'identity-sim.js');
-      await build({
-        stdin: {
-          contents:
-            "import { main } from './test/identity-sim';\nmain(process.argv.slice(2)).then((code) => { process.exitCode = code; });\n",
-          resolveDir: resolve(__dirname, '..'),
-          sourcefile: 'identity-sim-cli.ts',
-          loader: 'ts',
-        },
-        bundle: true,
-        platform: 'node',
-        target: 'node18',
-        format: 'cjs',
-        outfile,
-        logLevel: 'silent',
-      });
-      const child = spawn(process.execPath, [outfile, '--terminals', terminalsFile, '--lifetime', '60'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
-      const url = await new Promise<string>((done, fail) => {
-        let out = '';
-        child.stdout.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-          const match = /^listening (\S+)\n/.exec(out);
-          if (match?.[1]) done(match[1]);
-        });
-        child.on('exit', () => fail(new Error(`exited before listening: ${out}`)));
-      });
-      const reply = await tokenRequest({ url });
-      expect(reply.status).toBe(200);
-      expect(reply.json()['expires_in']).toBe(60);
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+  // Run as its own process (dist/identity-sim.js, built for Node 18): test/identity-sim-double.test.ts.
 });

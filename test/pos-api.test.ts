@@ -1,6 +1,6 @@
 // The in-process API a Node POS application uses, over real loopback HTTP: the
-// identity-service simulator for tokens, and a small receipt API that answers 401.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+// identity-service simulator for tokens, and its receipts endpoint, which checks
+// them and answers 401 (a revoked token) or 429 on demand.
 import { join } from 'node:path';
 import { startIdentitySim, type IdentitySim } from './identity-sim';
 import { parseConfig } from '../src/config';
@@ -21,30 +21,18 @@ const terminal = {
   presharedKey: 'api-psk-0123456789',
 };
 let sim: IdentitySim;
-let api: Server;
 let apiUrl: string;
-/** How the receipt API answers the next requests: 401 while it has 401s queued. */
-const apiAnswers: number[] = [];
+/** What the receipts endpoint received: the bearer token and the body. */
 const seen: { authorization: string | undefined; body: string }[] = [];
 
 beforeAll(async () => {
-  sim = await startIdentitySim({ terminals: [terminal] });
-  api = createServer((req: IncomingMessage, res) => {
-    let body = '';
-    req.setEncoding('utf8').on('data', (d: string) => (body += d));
-    req.on('end', () => {
-      seen.push({ authorization: req.headers.authorization, body });
-      const status = apiAnswers.shift() ?? 202;
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(status === 202 ? { submissionId: 'S-1' } : { error: 'invalid_token' }));
-    });
+  sim = await startIdentitySim({
+    terminals: [terminal],
+    onReceipt: (r) => seen.push({ authorization: r.token === undefined ? undefined : `Bearer ${r.token}`, body: r.body.toString('utf8') }),
   });
-  await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
-  apiUrl = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
+  apiUrl = sim.url;
 });
-afterAll(async () => {
-  await sim.close();
-  await new Promise((resolve) => api.close(resolve));
-});
+afterAll(() => sim.close());
 
 async function manager(options: PosTokenManagerOptions = {}, identityUrl = sim.url) {
   const dir = tempDir();
@@ -74,10 +62,10 @@ describe('createTokenManager', () => {
     const first = await m.getToken();
     const logins = sim.tokenRequestCount();
     seen.length = 0;
-    apiAnswers.push(401);
+    sim.injectReceiptFaults({ status: 401 });
     const res = await m.authorizedFetch(`${apiUrl}/api/v1/receiptsubmissions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: receipt });
     expect(res.status).toBe(202);
-    expect(await res.json()).toEqual({ submissionId: 'S-1' });
+    expect(await res.json()).toMatchObject({ acceptedDocuments: [{ uuid: 'abc' }], rejectedDocuments: [] });
     expect(sim.tokenRequestCount()).toBe(logins + 1);
     expect(seen).toHaveLength(2);
     expect(seen[0]).toEqual({ authorization: `Bearer ${first}`, body: receipt });
@@ -92,12 +80,11 @@ describe('createTokenManager', () => {
     await m.getToken();
     const logins = sim.tokenRequestCount();
     seen.length = 0;
-    apiAnswers.push(401, 401, 401);
-    const res = await m.authorizedFetch(`${apiUrl}/api/v1/receiptsubmissions`, { method: 'POST', body: receipt });
+    sim.injectReceiptFaults({ status: 401 }, { status: 401 });
+    const res = await m.authorizedFetch(`${apiUrl}/api/v1/receiptsubmissions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: receipt });
     expect(res.status).toBe(401);
     expect(seen).toHaveLength(2);
     expect(sim.tokenRequestCount()).toBe(logins + 1);
-    apiAnswers.length = 0;
     await m.close();
   });
 
@@ -106,7 +93,7 @@ describe('createTokenManager', () => {
     await m.getToken();
     const logins = sim.tokenRequestCount();
     seen.length = 0;
-    apiAnswers.push(401);
+    sim.injectReceiptFaults({ status: 401 });
     const { Readable } = await import('node:stream');
     const res = await m.authorizedFetch(`${apiUrl}/api/v1/receiptsubmissions`, { method: 'POST', body: Readable.from([receipt]) });
     expect(res.status).toBe(401);
@@ -138,8 +125,8 @@ describe('createTokenManager', () => {
     const m = await manager();
     await m.getToken();
     seen.length = 0;
-    apiAnswers.push(401);
-    const res = await m.authorizedFetch(`${apiUrl}/api/v1/receiptsubmissions`, { method: 'POST', body: body() as never });
+    sim.injectReceiptFaults({ status: 401 });
+    const res = await m.authorizedFetch(`${apiUrl}/api/v1/receiptsubmissions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body() as never });
     expect(res.status).toBe(202);
     expect(seen.map((s) => s.body)).toEqual([receipt, receipt]);
     expect(seen[0]?.authorization).not.toBe(seen[1]?.authorization);
@@ -229,6 +216,69 @@ describe('createTokenManager', () => {
       expect(m.state()).toMatchObject({ rejected: true });
     } finally {
       sim.updateTerminal(terminal.clientId, { presharedKey: terminal.presharedKey });
+      await m.close();
+    }
+  });
+
+  it('tokens the service revoked: the next submission logs in once more and is replayed, and every later one uses the new token', async () => {
+    const m = await manager();
+    const first = await m.getToken();
+    sim.revokeTokens();
+    const logins = sim.tokenRequestCount();
+    const mark = sim.receipts.length;
+    const post = () => m.authorizedFetch(`${apiUrl}/api/v1/receiptsubmissions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: receipt });
+    // Five at once meet the revoked token: one login serves them all.
+    const answers = await Promise.all(Array.from({ length: 5 }, post));
+    expect(answers.map((r) => r.status)).toEqual([202, 202, 202, 202, 202]);
+    expect(sim.tokenRequestCount()).toBe(logins + 1);
+    const seenHere = sim.receipts.slice(mark);
+    expect(seenHere.filter((r) => r.status === 401).map((r) => r.token)).toEqual(Array(5).fill(first));
+    expect(seenHere.filter((r) => r.status === 202)).toHaveLength(5);
+    expect((await post()).status).toBe(202);
+    expect(sim.tokenRequestCount()).toBe(logins + 1);
+    await m.close();
+  });
+
+  it('a 429 is the caller\'s: returned with its Retry-After, no login and no replay', async () => {
+    const m = await manager();
+    await m.getToken();
+    const logins = sim.tokenRequestCount();
+    const mark = sim.receipts.length;
+    sim.injectReceiptFaults({ status: 429, retryAfter: '7' });
+    const res = await m.authorizedFetch(`${apiUrl}/api/v1/receiptsubmissions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: receipt });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('7');
+    expect(await res.json()).toMatchObject({ code: 429 });
+    expect(sim.receipts.length - mark).toBe(1);
+    expect(sim.tokenRequestCount()).toBe(logins);
+    await m.close();
+  });
+
+  it('state() says who the taxpayer is, whether it may submit receipts, and the service\'s clock offset with its precision', async () => {
+    const m = await manager();
+    await m.getToken();
+    const state = m.state();
+    expect(state.token).toMatchObject({ taxpayerRin: expect.stringMatching(/^\d{9}$/), taxpayerTags: ['B2B', 'B2C'], b2c: true });
+    // The simulator shares this clock: the offset is within its precision of 0.
+    const offset = state.clockOffset as { seconds: number; precisionSeconds: number };
+    expect(Math.abs(offset.seconds)).toBeLessThanOrEqual(offset.precisionSeconds);
+    expect(offset.precisionSeconds).toBeGreaterThanOrEqual(0.5);
+    expect(offset.precisionSeconds).toBeLessThanOrEqual(0.8);
+    await m.close();
+  });
+
+  it('a taxpayer without B2C: state() says so, and the receipts endpoint answers 403, which is not a token problem (no login)', async () => {
+    const m = await manager();
+    sim.updateTerminal(terminal.clientId, { tags: ['B2B'] });
+    try {
+      await m.getToken();
+      expect(m.state().token).toMatchObject({ taxpayerTags: ['B2B'], b2c: false });
+      const logins = sim.tokenRequestCount();
+      const res = await m.authorizedFetch(`${apiUrl}/api/v1/receiptsubmissions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: receipt });
+      expect(res.status).toBe(403);
+      expect(sim.tokenRequestCount()).toBe(logins);
+    } finally {
+      sim.updateTerminal(terminal.clientId, { tags: ['B2B', 'B2C'] });
       await m.close();
     }
   });

@@ -10,16 +10,42 @@ interface CliArgs {
   port: number;
   host: string;
   lifetime?: number;
+  /** Tags for terminals that name none; null leaves the claim out. */
+  tags?: string[] | null;
+  rin?: string;
+  control: boolean;
 }
 
-const USAGE = 'usage: identity-sim --terminals FILE.json [--port N] [--host ADDRESS] [--lifetime SECONDS]';
+const USAGE = `usage: identity-sim --terminals FILE.json [--port N] [--host ADDRESS] [--lifetime SECONDS]
+                    [--tags B2B,B2C | --tags none] [--rin NUMBER] [--control]
+
+  --terminals FILE.json  the terminals the service knows: a JSON array of objects with
+                         serial, modelFramework, presharedKey, clientId, clientSecret and,
+                         optionally, osVersion, rin, tags (array, or null for no claim),
+                         scopes, blocked, lifetimeSeconds
+  --port N               port to listen on (default 0: any free port, printed at start)
+  --host ADDRESS         address to listen on (default 127.0.0.1)
+  --lifetime SECONDS     token lifetime (default 3600, as the real service)
+  --tags LIST            the taxpayer tags (TaxProfTags) of terminals that give none:
+                         comma-separated, "" for none, "none" to leave the claim out
+                         (default B2B,B2C)
+  --rin NUMBER           the taxpayer RIN (TaxRin) of terminals that give none
+                         (default: a 9-digit number derived from the clientId)
+  --control              serve /_sim/control on the same port to change faults,
+                         lifetimes, terminals and receipt answers while running
+
+Prints "listening URL" on stdout, then one line per request on stderr.`;
 
 function parseCliArgs(argv: string[]): CliArgs | 'help' {
   const values = new Map<string, string>();
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i] ?? '';
     if (arg === '--help' || arg === '-h') return 'help';
-    const match = /^--(terminals|port|host|lifetime)(?:=(.*))?$/.exec(arg);
+    if (arg === '--control') {
+      values.set('control', '');
+      continue;
+    }
+    const match = /^--(terminals|port|host|lifetime|tags|rin)(?:=(.*))?$/.exec(arg);
     if (!match) throw new Error(`unknown argument ${arg}`);
     const name = match[1] ?? '';
     let value = match[2];
@@ -40,11 +66,19 @@ function parseCliArgs(argv: string[]): CliArgs | 'help' {
     return n;
   };
   const lifetime = whole('lifetime', Number.MAX_SAFE_INTEGER);
+  const tagsText = values.get('tags');
+  const tags = tagsText === undefined ? undefined : tagsText === 'none' ? null : tagsText.split(',').filter((t) => t !== '');
+  if (tags && !tags.every((t) => /^[\x21-\x7e]{1,64}$/.test(t) && !t.includes(','))) throw new Error('--tags must be comma-separated words');
+  const rin = values.get('rin');
+  if (rin !== undefined && !/^[\x21-\x7e]{1,64}$/.test(rin)) throw new Error('--rin must be one word');
   return {
     terminals,
     port: whole('port', 65535) ?? 0,
     host: values.get('host') ?? '127.0.0.1',
     ...(lifetime === undefined ? {} : { lifetime }),
+    ...(tags === undefined ? {} : { tags }),
+    ...(rin === undefined ? {} : { rin }),
+    control: values.has('control'),
   };
 }
 
@@ -96,8 +130,7 @@ function parseTerminals(value: unknown): SimTerminal[] {
 }
 
 /**
- * Runs the simulator from the command line: `--terminals FILE.json` (an array of
- * {@link SimTerminal}), `--port N`, `--host ADDRESS`, `--lifetime SECONDS`. Prints
+ * Runs the simulator from the command line (see USAGE). Prints
  * `listening <url>` on stdout and one line per token request on stderr (status and
  * error code only), until SIGTERM or SIGINT.
  *
@@ -126,7 +159,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   let terminals: SimTerminal[];
   try {
-    terminals = parseTerminals(JSON.parse(text));
+    terminals = parseTerminals(JSON.parse(text)).map((t) => ({
+      ...t,
+      ...(t.tags === undefined && args.tags !== undefined ? { tags: args.tags } : {}),
+      ...(t.rin === undefined && args.rin !== undefined ? { rin: args.rin } : {}),
+    }));
   } catch (error) {
     process.stderr.write(`identity-sim: ${args.terminals}: ${(error as Error).message}\n`);
     return 65;
@@ -138,8 +175,12 @@ export async function main(argv: string[]): Promise<number> {
       host: args.host,
       port: args.port,
       ...(args.lifetime === undefined ? {} : { lifetimeSeconds: args.lifetime }),
+      control: args.control,
       onRequest: (r) => {
         process.stderr.write(`${r.method} ${r.path} ${r.status}${r.error === undefined ? '' : ` ${r.error}`}\n`);
+      },
+      onReceipt: (r) => {
+        process.stderr.write(`POST /api/v1/receiptsubmissions ${r.status}${r.error === undefined ? '' : ` ${r.error}`}\n`);
       },
     });
   } catch (error) {

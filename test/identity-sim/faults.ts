@@ -61,3 +61,14 @@ export function guessContentType(body: string): string {
   }
 }
 
+
+export function checkRate(rate: number, what: string): void {
+  if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) throw new RangeError(`${what} must be a fraction from 0 to 1`);
+}
+
+/** Retry-After as HTTP has it: whole seconds, or a date. */
+export function checkRetryAfter(value: string): void {
+  if (typeof value !== 'string' || !(/^\d{1,10}$/.test(value) || (/^[\x20-\x7e]{1,64}$/.test(value) && Number.isFinite(Date.parse(value))))) {
+    throw new RangeError('retryAfter must be whole seconds or an HTTP date');
+  }
+}

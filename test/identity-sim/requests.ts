@@ -100,13 +100,15 @@ export function parseForm(body: string): Record<string, string> {
 
 export interface ReadBody {
   text: string;
-  /** Longer than BODY_LIMIT. */
+  /** The bytes as sent (empty when too large). */
+  bytes: Buffer;
+  /** Longer than the limit. */
   tooLarge: boolean;
   /** The client went away, or sent so much that draining it was given up. */
   cut: boolean;
 }
 
-export function readBody(req: IncomingMessage): Promise<ReadBody> {
+export function readBody(req: IncomingMessage, limit = BODY_LIMIT): Promise<ReadBody> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -114,13 +116,14 @@ export function readBody(req: IncomingMessage): Promise<ReadBody> {
     const settle = (cut: boolean): void => {
       if (settled) return;
       settled = true;
-      const tooLarge = size > BODY_LIMIT;
-      resolve({ text: tooLarge ? '' : Buffer.concat(chunks).toString('utf8'), tooLarge, cut });
+      const tooLarge = size > limit;
+      const bytes = tooLarge ? Buffer.alloc(0) : Buffer.concat(chunks);
+      resolve({ text: bytes.toString('utf8'), bytes, tooLarge, cut });
     };
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size <= BODY_LIMIT) chunks.push(chunk);
-      else if (size > BODY_LIMIT + DRAIN_LIMIT) {
+      if (size <= limit) chunks.push(chunk);
+      else if (size > limit + DRAIN_LIMIT) {
         req.pause();
         settle(true);
       }

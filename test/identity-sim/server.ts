@@ -1,5 +1,6 @@
 // The identity-service simulator's HTTP server: the token endpoint, discovery and
-// JWKS, faults injected from outside, and a record of every request.
+// JWKS, the receipts endpoint a POS application submits to, faults injected from
+// outside (in process, or through the control endpoint), and a record of every request.
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -7,8 +8,10 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { AddressInfo, Socket } from 'node:net';
 import { checkFault, checkLifetime, defaultStatusBody, guessContentType, JSON_TYPE } from './faults';
 import { BODY_LIMIT, FORM_TYPE, isFormContentType, lowerCaseHeaders, parseForm, readBody, validateTokenRequest, type ReadBody } from './requests';
+import { CONTROL_PATH, parseControl } from './control';
+import { createReceiptsEndpoint, RECEIPTS_BODY_LIMIT, RECEIPTS_PATH } from './receipts';
 import { generateSigningKey, mintAccessToken, rsaJwk } from './tokens';
-import type { IdentitySim, IdentitySimOptions, SimFault, SimRequestRecord, SimTerminal } from './types';
+import type { IdentitySim, IdentitySimOptions, SimFault, SimReceiptRecord, SimRequestRecord, SimTerminal } from './types';
 
 const TOKEN_PATH = '/connect/token';
 const DISCOVERY_PATH = '/.well-known/openid-configuration';
@@ -54,6 +57,8 @@ export async function startIdentitySim(options: IdentitySimOptions): Promise<Ide
   const publicKey = createPublicKey(signingKey);
   const jwk = rsaJwk(publicKey);
   const requests: SimRequestRecord[] = [];
+  const receiptRecords: SimReceiptRecord[] = [];
+  const receipts = createReceiptsEndpoint({ publicKey, now, random: options.random ?? Math.random, ...(options.receipts ? { chances: options.receipts } : {}) });
   let jti = 0;
   const faults: SimFault[] = [];
   const sockets = new Set<Socket>();
@@ -84,7 +89,10 @@ export async function startIdentitySim(options: IdentitySimOptions): Promise<Ide
   const issueToken = (res: ServerResponse, record: SimRequestRecord, terminal: SimTerminal, scopes: string[]): void => {
     const expiresIn = terminal.lifetimeSeconds ?? lifetime;
     const scope = scopes.join(' ');
-    const accessToken = mintAccessToken({ terminal, scopes, issuedAt: Math.floor(now() / 1000), lifetimeSeconds: expiresIn, issuer: url, serial: (jti += 1), kid: jwk.kid, key: signingKey });
+    const issuedAtMs = now();
+    const minted = mintAccessToken({ terminal, scopes, issuedAt: Math.floor(issuedAtMs / 1000), lifetimeSeconds: expiresIn, issuer: url, serial: (jti += 1), kid: jwk.kid, key: signingKey });
+    receipts.issued(minted.jti, issuedAtMs);
+    const accessToken = minted.token;
     sendJson(
       res,
       200,
@@ -228,6 +236,69 @@ export async function startIdentitySim(options: IdentitySimOptions): Promise<Ide
     else answerNormally(req, res, record, body);
   };
 
+  const handleReceipts = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const record: SimReceiptRecord = { at: now(), status: 0, body: Buffer.alloc(0) };
+    receiptRecords.push(record);
+    const body = await readBody(req, RECEIPTS_BODY_LIMIT);
+    record.body = body.bytes;
+    let answer;
+    if (body.cut && !body.tooLarge) answer = undefined;
+    else if (req.method !== 'POST') answer = { status: 405, headers: { Allow: 'POST' }, body: '' };
+    else if (body.tooLarge) answer = { status: 413, headers: { Connection: 'close' }, body: '' };
+    else answer = receipts.answer(record, req.headers.authorization, req.headers['content-type']);
+    if (answer) send(res, answer.status, answer.headers, answer.body);
+    record.status = answer?.status ?? 0;
+    options.onReceipt?.(record);
+  };
+
+  const controlState = () => {
+    const byStatus: Record<string, number> = {};
+    for (const r of receiptRecords) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
+    return {
+      lifetimeSeconds: lifetime,
+      tokenRequests: requests.length,
+      queuedFaults: faults.length,
+      receipts: { submissions: receiptRecords.length, byStatus, queuedFaults: receipts.queued(), revokedTokens: receipts.revokedOneByOne(), ...receipts.chances() },
+    };
+  };
+
+  const handleControl = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (req.method === 'GET') {
+      sendJson(res, 200, controlState());
+      return;
+    }
+    if (req.method !== 'POST') {
+      send(res, 405, { Allow: 'GET, POST' });
+      return;
+    }
+    const body = await readBody(req);
+    let control;
+    try {
+      if (body.tooLarge) throw new RangeError(`the body is larger than ${BODY_LIMIT} bytes`);
+      let value: unknown;
+      try {
+        value = JSON.parse(body.text);
+      } catch {
+        throw new RangeError('the body is not JSON');
+      }
+      control = parseControl(value, (clientId) => terminals.has(clientId));
+    } catch (error) {
+      sendJson(res, 400, { error: (error as Error).message });
+      return;
+    }
+    // Checked whole above: from here nothing throws, so a request is applied whole or not at all.
+    if (control.faults) faults.push(...control.faults);
+    if (control.lifetimeSeconds !== undefined) lifetime = control.lifetimeSeconds;
+    for (const { clientId, ...patch } of control.terminals ?? []) {
+      const current = terminals.get(clientId) as SimTerminal;
+      terminals.set(clientId, copyTerminal({ ...current, ...patch }));
+    }
+    if (control.receiptFaults) receipts.inject(control.receiptFaults);
+    if (control.receipts) receipts.setChances(control.receipts);
+    if (control.revokeTokens) receipts.revokeAll();
+    sendJson(res, 200, controlState());
+  };
+
   const handleMetadata = (req: IncomingMessage, res: ServerResponse, value: unknown): void => {
     if (req.method !== 'GET' && req.method !== 'HEAD') send(res, 405, { Allow: 'GET, HEAD' });
     else sendJson(res, 200, value);
@@ -239,6 +310,10 @@ export async function startIdentitySim(options: IdentitySimOptions): Promise<Ide
     const route = path.toLowerCase();
     if (route === TOKEN_PATH) {
       void handleToken(req, res, path);
+    } else if (route === RECEIPTS_PATH) {
+      void handleReceipts(req, res);
+    } else if (route === CONTROL_PATH && options.control) {
+      void handleControl(req, res);
     } else if (route === DISCOVERY_PATH) {
       handleMetadata(req, res, {
         issuer: url,
@@ -289,7 +364,11 @@ export async function startIdentitySim(options: IdentitySimOptions): Promise<Ide
     url,
     requests,
     publicKey,
+    receipts: receiptRecords,
     tokenRequestCount: () => requests.length,
+    injectReceiptFaults: (...added) => receipts.inject(added),
+    setReceiptChances: (chances) => receipts.setChances(chances),
+    revokeTokens: () => receipts.revokeAll(),
     injectFaults(...added) {
       added.forEach(checkFault);
       faults.push(...added);

@@ -96,7 +96,7 @@ export interface MintOptions {
  * `iat` and no `sub`, `scope` as an array, the taxpayer in `TaxRin` and
  * `TaxProfTags` (left out when the terminal's tags are null), flags as strings.
  */
-export function mintAccessToken(o: MintOptions): string {
+export function mintAccessToken(o: MintOptions): { token: string; jti: string } {
   const { terminal } = o;
   const rin = terminal.rin ?? defaultRin(terminal.clientId);
   const tags = terminal.tags === undefined ? ['B2B', 'B2C'] : terminal.tags;
@@ -117,5 +117,5 @@ export function mintAccessToken(o: MintOptions): string {
     ...(tags === null ? {} : { TaxProfTags: [...tags] }),
     jti: createHash('sha256').update(`${terminal.clientId}:${o.issuedAt}:${o.serial}:${o.issuer}`).digest('hex').slice(0, 32).toUpperCase(),
   };
-  return signJwt({ alg: 'RS256', typ: 'at+jwt', kid: o.kid }, payload, o.key);
+  return { token: signJwt({ alg: 'RS256', typ: 'at+jwt', kid: o.kid }, payload, o.key), jti: payload.jti };
 }

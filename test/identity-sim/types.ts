@@ -65,6 +65,49 @@ export interface SimRequestRecord {
   fault?: SimFault;
 }
 
+/**
+ * What `POST /api/v1/receiptsubmissions` answers next, consumed by one submission
+ * (first in, first out) once its token has been checked... except a 429, which the
+ * gateway answers before looking at the token:
+ * - `429`: throttled, with `Retry-After` (default `"1"`) and the throttling JSON;
+ * - `401`: the presented token is revoked now: this and every later use of it is 401;
+ * - any other status from 400 to 599: that status with a small JSON body.
+ */
+export interface SimReceiptFault {
+  status: number;
+  retryAfter?: string;
+}
+
+/** Chance misbehaviour of the receipts endpoint, drawn for every submission. */
+export interface SimReceiptChances {
+  /** Fraction of submissions answered 429 (0 to 1); default 0. */
+  throttleRate?: number;
+  /** `Retry-After` of those 429s, in seconds; default `"1"`. */
+  retryAfter?: string;
+  /**
+   * Fraction of submissions whose token is revoked at that moment (0 to 1); default 0.
+   * A token in its first second is never drawn, so a client that logs in again and
+   * replays at once is never refused twice by chance.
+   */
+  revokeRate?: number;
+}
+
+/** One submission to the receipts endpoint, as received and answered. */
+export interface SimReceiptRecord {
+  /** When it arrived, in ms from `options.now`. */
+  at: number;
+  /** The status answered. */
+  status: number;
+  /** Why it was refused (401, 403, 400, a fault), if it was. */
+  error?: string;
+  /** The bearer token presented, if any. */
+  token?: string;
+  /** The `jti` of the token presented, when it verified. */
+  tokenId?: string;
+  /** The body as received. */
+  body: Buffer;
+}
+
 /** How to start the simulator; only `terminals` is required. */
 export interface IdentitySimOptions {
   terminals: SimTerminal[];
@@ -84,6 +127,14 @@ export interface IdentitySimOptions {
   onRequest?: (record: SimRequestRecord) => void;
   /** Serve HTTPS with this key and certificate (PEM) instead of plain HTTP. */
   tls?: { key: string | Buffer; cert: string | Buffer };
+  /** Serve the control endpoint `/_sim/control` (README, "The simulator as a test double"); default false. */
+  control?: boolean;
+  /** Chance misbehaviour of the receipts endpoint from the start. */
+  receipts?: SimReceiptChances;
+  /** The chance the receipts endpoint draws from, 0 to 1; default `Math.random`. */
+  random?: () => number;
+  /** Called once each submission to the receipts endpoint is answered. */
+  onReceipt?: (record: SimReceiptRecord) => void;
 }
 
 /** A running simulator of the identity service. */
@@ -104,6 +155,14 @@ export interface IdentitySim {
   addTerminal(t: SimTerminal): void;
   /** Changes a registered terminal; throws if `clientId` is unknown. */
   updateTerminal(clientId: string, patch: Partial<SimTerminal>): void;
+  /** Submissions to the receipts endpoint, in the order they arrived. */
+  readonly receipts: SimReceiptRecord[];
+  /** Queues answers for the receipts endpoint (see {@link SimReceiptFault}). */
+  injectReceiptFaults(...faults: SimReceiptFault[]): void;
+  /** Sets the receipts endpoint's chance misbehaviour; what is not given is left as it was. */
+  setReceiptChances(chances: SimReceiptChances): void;
+  /** Revokes every token issued so far: the receipts endpoint answers 401 to each. */
+  revokeTokens(): void;
   /** Closes the server and every open connection, keep-alive ones included. */
   close(): Promise<void>;
 }

@@ -65,6 +65,8 @@ function stageTree(root, arch) {
   file(root, `${doc}/README.md.gz`, gz(readFileSync(join(top, 'README.md'))));
   file(root, `${doc}/copyright`, copyright());
   file(root, `${doc}/changelog.gz`, gz(changelog()));
+  // The token file's contract, for the POS application's developer on the terminal.
+  file(root, 'usr/share/ereceipt-auth/token-file.schema.json', readFileSync(join(top, 'schema', 'token-file.schema.json')));
   file(root, 'usr/share/lintian/overrides/ereceipt-auth', readFileSync(join(here, 'lintian-overrides')));
 }
 

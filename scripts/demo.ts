@@ -93,8 +93,10 @@ async function main(): Promise<void> {
     expectStatus(run, 0, 'status');
     if (!/taxpayer: +RIN 100200300\n/.test(run.stdout) || !/B2C tag: +yes\n/.test(run.stdout)) throw new Error('status did not show the taxpayer RIN and its B2C tag');
 
-    const tokenFile = JSON.parse(readFileSync(join(dir, 'run', 'token.json'), 'utf8')) as { access_token: string; expires_at: string; taxpayer_rin?: string; taxpayer_tags?: string[] };
-    console.log(`\n   token file: taxpayer_rin ${JSON.stringify(tokenFile.taxpayer_rin)}, taxpayer_tags ${JSON.stringify(tokenFile.taxpayer_tags)}`);
+    const tokenFile = JSON.parse(readFileSync(join(dir, 'run', 'token.json'), 'utf8')) as Record<string, unknown> & { access_token: string };
+    // What a POS application needs for a receipt: the issuer, whether it may submit, the service's clock.
+    const shown = ['taxpayer_rin', 'taxpayer_tags', 'taxpayer_b2c', 'clock_offset_seconds', 'clock_offset_precision_seconds'];
+    console.log(`\n   token file: ${shown.map((key) => `${key} ${JSON.stringify(tokenFile[key])}`).join(', ')}`);
     const before = sim.tokenRequestCount();
     run = await cli(['--config', config, 'token']);
     show('A POS application asks for the token (served from the token file)', `ereceipt-auth ${c} token`, run, [tokenFile.access_token]);

@@ -1,7 +1,7 @@
 // `npm run soak`: memory of the resident service.
-// 1. The built bundle's `run`, renewing 1-second tokens (a renewal every 0.75 s, so
-//    a minute holds as many renewals as three days of real ones), its resident RSS
-//    side by side with an idle `node -e 'setInterval(() => {}, 1000)'`.
+// 1. The built bundle's `run`, renewing 5-second tokens, the shortest it accepts (a
+//    renewal every 3.75 s, so a minute holds as many renewals as 16 hours of real
+//    ones), its resident RSS side by side with an idle `node -e 'setInterval(() => {}, 1000)'`.
 // 2. 10,000 renewal cycles of the same pieces `run` is made of (token manager, login
 //    over real loopback HTTP, token file and state file written each time), on a
 //    clock that skips the waiting, with the heap and RSS every 1,000 cycles.
@@ -23,6 +23,8 @@ import { createTransport } from '../src/transport';
 const BUNDLE = join(__dirname, '..', 'dist', 'ereceipt-auth.js');
 const RUN_SECONDS = Number(process.env['SOAK_RUN_SECONDS'] ?? 60);
 const CYCLES = Number(process.env['SOAK_CYCLES'] ?? 10_000);
+/** The shortest lifetime the terminal takes (MIN_LIFETIME_SECONDS): shorter ones are refused as unusable. */
+const LIFETIME = 5;
 
 const terminal = {
   serial: 'POS-SOAK-0001',
@@ -76,7 +78,7 @@ async function residentRun(dir: string, simUrl: string): Promise<void> {
   service.kill('SIGTERM');
   idle.kill('SIGTERM');
   const [o, t] = [median(ours), median(theirs)];
-  console.log(`run, ${RUN_SECONDS} s of 1-second tokens (${renewals} renewals): resident RSS median ${mib(o)} vs idle node ${mib(t)}: ${(o / t).toFixed(2)}x, +${mib(o - t)}`);
+  console.log(`run, ${RUN_SECONDS} s of ${LIFETIME}-second tokens (${renewals} renewals): resident RSS median ${mib(o)} vs idle node ${mib(t)}: ${(o / t).toFixed(2)}x, +${mib(o - t)}`);
   console.log(`  median RSS first half ${mib(median(firstHalf))}, second half ${mib(median(last))}`);
 }
 
@@ -144,7 +146,7 @@ async function cycles(dir: string, simUrl: string): Promise<void> {
 async function simProcess(dir: string): Promise<{ url: string; stop: () => void }> {
   const terminals = join(dir, 'terminals.json');
   writeFileSync(terminals, JSON.stringify([terminal]));
-  const child = spawn(process.execPath, [join(__dirname, 'identity-sim.js'), '--terminals', terminals, '--lifetime', '1'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, [join(__dirname, '..', 'dist', 'identity-sim.js'), '--terminals', terminals, '--lifetime', String(LIFETIME)], { stdio: ['ignore', 'pipe', 'ignore'] });
   const url = await new Promise<string>((resolve) => child.stdout?.setEncoding('utf8').once('data', (line: string) => resolve(/http:\/\/\S+/.exec(line)?.[0] ?? '')));
   return { url, stop: () => child.kill('SIGTERM') };
 }

@@ -182,8 +182,8 @@ export async function requestToken(grant: TokenGrant, options: GrantOptions): Pr
   const { response, body } = await tokenGrantRequest(grant, options);
   const token = processTokenResponse(grant, response, body, now);
   const answeredAt = now();
-  // The Date was written between startedAt and answeredAt, and rounded down to the second.
-  if (token.serverDate !== undefined) token.clockOffset = { ms: token.serverDate + 500 - (startedAt + answeredAt) / 2, precisionMs: 500 + (answeredAt - startedAt) / 2 };
+  const offset = measureClockOffset(token, startedAt, answeredAt);
+  if (offset) token.clockOffset = offset;
   // The lifetime counts from when the request left: a slow answer may bring a token
   // that is already (nearly) spent, which no caller may be handed as a success.
   const leftMs = startedAt + token.expiresIn * 1000 - answeredAt;
@@ -195,6 +195,19 @@ export async function requestToken(grant: TokenGrant, options: GrantOptions): Pr
     );
   }
   return token;
+}
+
+/**
+ * The service's clock against ours, from its `Date`: written between `startedAt` and
+ * `answeredAt` and rounded down to the second. A `Date` that the token's own `nbf` (the
+ * same service's clock, at issue) contradicts by a minute or more is not the service's
+ * clock (a cache, a broken header): no offset then, rather than a wrong one.
+ */
+export function measureClockOffset(token: Pick<TokenSet, 'serverDate' | 'claims'>, startedAt: number, answeredAt: number): TokenSet['clockOffset'] {
+  const { serverDate } = token;
+  const { nbf } = token.claims;
+  if (serverDate === undefined || (nbf !== undefined && Math.abs(serverDate - nbf * 1000) >= 60_000)) return undefined;
+  return { ms: serverDate + 500 - (startedAt + answeredAt) / 2, precisionMs: 500 + (answeredAt - startedAt) / 2 };
 }
 
 /** "0.001", "2.5", "30": a lifetime as the service stated it, short or not. */

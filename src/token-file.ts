@@ -24,7 +24,7 @@ export interface TokenFile {
   taxpayer_tags?: string[];
   /** Whether the taxpayer may submit receipts (its tags hold B2C); only when the token lists tags. */
   taxpayer_b2c?: boolean;
-  /** The identity service's clock minus the local clock when the file was written, seconds to the tenth: add it to date a receipt by the service's clock. Only when the service sent a `Date`. */
+  /** The identity service's clock minus the local clock when the file was written, seconds to the tenth: add it to date a receipt by the service's clock. Only when the service sent a usable `Date`. */
   clock_offset_seconds?: number;
   /** The true offset is within this many seconds of `clock_offset_seconds`. */
   clock_offset_precision_seconds?: number;

@@ -9,10 +9,10 @@ import { provisionedIn } from './helpers/provisioned';
 import { useTempDir } from './helpers/temp-dir';
 import { expectValidTokenFile, tokenFileProblems, tokenFileProblemsIn } from './helpers/token-file-schema';
 import { systemClocks } from '../src/clock';
-import { requestToken, type TokenSet } from '../src/identity-client';
+import { measureClockOffset, requestToken, type TokenSet } from '../src/identity-client';
 import { Secret } from '../src/secret';
 import { tokenFileFromHeld } from '../src/token-file';
-import { holdToken } from '../src/token-manager';
+import { clockOffsetAt, holdToken } from '../src/token-manager';
 import { createTransport } from '../src/transport';
 
 const terminal = { serial: 'POS-EXP-0001', modelFramework: '1', osVersion: 'Debian 12', clientId: 'exp-client-0001', clientSecret: 'exp-secret-0123456789', presharedKey: 'exp-psk-0123456789' };
@@ -132,6 +132,36 @@ describe('what the POS application needs to issue a receipt: the taxpayer, B2C, 
     expect(file).not.toHaveProperty('taxpayer_tags');
     expect(file).not.toHaveProperty('taxpayer_b2c');
     expect(status.token).toMatchObject({ taxpayerTags: null, b2c: null });
+  });
+
+  it('the offset\'s precision holds: over 2,000 random exchanges the true offset is always within it, and the file\'s tenths too', () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let i = 0; i < 2000; i++) {
+      const trueMs = Math.round((random() - 0.5) * 2_000_000);
+      const startedAt = Date.UTC(2026, 11, 7) + Math.round(random() * 86_400_000);
+      const rtt = Math.round(random() * 3000);
+      // The service writes its Date at some moment of the exchange, in whole seconds of its clock.
+      const written = startedAt + random() * rtt;
+      const serverDate = Math.floor((written + trueMs) / 1000) * 1000;
+      const offset = measureClockOffset({ serverDate, claims: { nbf: serverDate / 1000 - 1 } }, startedAt, startedAt + rtt) as { ms: number; precisionMs: number };
+      expect(Math.abs(offset.ms - trueMs)).toBeLessThanOrEqual(offset.precisionMs);
+      expect(offset.precisionMs).toBeLessThanOrEqual(500 + rtt / 2);
+      const t: TokenSet = { accessToken: 'eyJhbGciOiJub25lIn0.e30.', tokenType: 'Bearer', expiresIn: 3600, claims: {}, serverDate, clockOffset: offset };
+      // Held and written later, 5 s on, the wall and monotonic clocks moving together.
+      const shown = clockOffsetAt(holdToken(t, startedAt, 1000), startedAt + 5000, 6000) as { seconds: number; precisionSeconds: number };
+      expect(Math.abs(shown.seconds * 1000 - trueMs)).toBeLessThanOrEqual(shown.precisionSeconds * 1000 + 1e-6);
+    }
+  });
+
+  it('a Date that the token\'s own nbf contradicts by a minute is not the service\'s clock: no offset rather than a wrong one', () => {
+    const serverDate = Date.UTC(2026, 11, 7, 10);
+    expect(measureClockOffset({ serverDate, claims: { nbf: serverDate / 1000 - 59 } }, serverDate, serverDate + 10)).toBeDefined();
+    expect(measureClockOffset({ serverDate, claims: { nbf: serverDate / 1000 - 60 } }, serverDate, serverDate + 10)).toBeUndefined();
+    // "Date: 1" parses as 2001: a token issued now contradicts it.
+    expect(measureClockOffset({ serverDate: Date.parse('1'), claims: { nbf: serverDate / 1000 } }, serverDate, serverDate + 10)).toBeUndefined();
+    // Without nbf there is nothing to check it against.
+    expect(measureClockOffset({ serverDate, claims: {} }, serverDate, serverDate + 10)).toEqual({ ms: 495, precisionMs: 505 });
   });
 
   it('after the wall clock jumps, a rewritten file states the offset against the new wall clock', () => {

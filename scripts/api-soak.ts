@@ -32,7 +32,8 @@ function measure(): { rss: number; heap: number; heapTotal: number; external: nu
   // Where the heap is: data (old space) against V8's own code and maps, which grow as it optimizes.
   const used = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.space_used_size]));
   const kib = (name: string) => `${Math.round((used[name] ?? 0) / 1024)}`;
-  const spaces = `old ${kib('old_space')} KiB, code ${kib('code_space')} KiB, maps ${kib('map_space')} KiB`;
+  // Node 20's V8 keeps maps in the old space: no map space then.
+  const spaces = `old ${kib('old_space')} KiB, code ${kib('code_space')} KiB${used['map_space'] === undefined ? '' : `, maps ${kib('map_space')} KiB`}`;
   return { rss: m.rss, heap: m.heapUsed, heapTotal: m.heapTotal, external: m.external, spaces };
 }
 

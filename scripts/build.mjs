@@ -34,7 +34,8 @@ const nodeFetchOnNodeUrl = {
 // node-fetch's textConverted() needs the optional `encoding` package, which the
 // product never installs nor calls: the CLI bundle keeps only its refusal, and so no
 // start looks for `encoding` in the node_modules folders. Likewise blob() and the
-// Blob class behind it. The build fails if node-fetch no longer reads as expected.
+// Blob class behind it, and following a redirect (the CLI never asks it to). The
+// build fails if node-fetch no longer reads as expected.
 const nodeFetchWithoutEncoding = {
   name: 'node-fetch-without-encoding',
   setup(b) {
@@ -45,12 +46,15 @@ const nodeFetchWithoutEncoding = {
       // Its own Blob class serves only Response.blob(), which the CLI never calls (1.2 KiB).
       const blobClass = /^const BUFFER = Symbol\('buffer'\);\nconst TYPE = Symbol\('type'\);\n\nclass Blob \{\n[\s\S]*?\nObject\.defineProperty\(Blob\.prototype, Symbol\.toStringTag, \{\n[^}]*\}\);\n/m;
       const blobMethod = /^\tblob\(\) \{\n[\s\S]*?new Blob\(\[\][\s\S]*?\n\t\},\n/m;
-      if (![load, convert, blobClass, blobMethod].every((pattern) => pattern.test(source))) throw new Error('node-fetch-without-encoding: node-fetch has changed: check the plugin');
+      // The CLI asks for redirect: 'manual' on every request (src/transport.ts): following one is never asked.
+      const follow = /^\t\t\t\t\tcase 'follow':\n[\s\S]*?resolve\(fetch\(new Request\(locationURL, requestOpts\)\)\);\n\t\t\t\t\t\tfinalize\(\);\n\t\t\t\t\t\treturn;\n/m;
+      if (![load, convert, blobClass, blobMethod, follow].every((pattern) => pattern.test(source))) throw new Error('node-fetch-without-encoding: node-fetch has changed: check the plugin');
       const contents = source
         .replace(load, 'let convert;\n')
         .replace(convert, "function convertBody() {\n\tthrow new Error('The package `encoding` must be installed to use the textConverted() function');\n}\n")
         .replace(blobClass, '')
-        .replace(blobMethod, "\tblob() {\n\t\treturn Promise.reject(new Error('blob() is not built into ereceipt-auth'));\n\t},\n");
+        .replace(blobMethod, "\tblob() {\n\t\treturn Promise.reject(new Error('blob() is not built into ereceipt-auth'));\n\t},\n")
+        .replace(follow, "\t\t\t\t\tcase 'follow':\n\t\t\t\t\t\treject(new FetchError('redirects are never followed here', 'unsupported-redirect'));\n\t\t\t\t\t\tfinalize();\n\t\t\t\t\t\treturn;\n");
       return { contents, loader: 'js' };
     });
   },

@@ -1,4 +1,5 @@
 import type { DeviceIdentity } from '../hal/types';
+import { systemClocks } from './clock';
 import type { Credentials } from './credentials';
 import { EreceiptError, isEreceiptError, systemCode } from './errors';
 import { decodeClaims, JWT_SHAPE, type TokenClaims } from './jwt';
@@ -26,11 +27,13 @@ export interface TokenSet {
   /** The server's `Date` header, ms since the epoch, when it sent one. */
   serverDate?: number;
   /**
-   * The service's clock minus ours, ms, when it sent a `Date`: that header counts
-   * whole seconds and was written at some moment of the exchange, so the true offset
-   * is within `precisionMs` of `ms` (half a second plus half the round trip).
+   * The service's clock minus our monotonic clock, ms, when it sent a usable `Date`:
+   * that header counts whole seconds and was written at some moment of the exchange,
+   * so the true value is within `precisionMs` (half a second plus half the round trip).
+   * On the monotonic clock, so a step of the wall clock, even during the request,
+   * cannot skew it.
    */
-  clockOffset?: { ms: number; precisionMs: number };
+  clock?: { serverMinusMonoMs: number; precisionMs: number };
 }
 
 export interface GrantOptions {
@@ -41,6 +44,8 @@ export interface GrantOptions {
   signal?: AbortSignal;
   /** Wall clock, ms; for `Retry-After` given as a date. */
   now?: () => number;
+  /** Monotonic clock, ms; times the exchange for the service's clock offset. */
+  monotonic?: () => number;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -178,12 +183,14 @@ export function processTokenResponse(grant: TokenGrant, response: HttpResponse, 
 /** One Authenticate POS exchange: request, then the verdict on its answer. */
 export async function requestToken(grant: TokenGrant, options: GrantOptions): Promise<TokenSet> {
   const now = options.now ?? Date.now;
+  const monotonic = options.monotonic ?? systemClocks.monotonic;
   const startedAt = now();
+  const startedMono = monotonic();
   const { response, body } = await tokenGrantRequest(grant, options);
   const token = processTokenResponse(grant, response, body, now);
   const answeredAt = now();
-  const offset = measureClockOffset(token, startedAt, answeredAt);
-  if (offset) token.clockOffset = offset;
+  const clock = measureClock(token, startedMono, monotonic());
+  if (clock) token.clock = clock;
   // The lifetime counts from when the request left: a slow answer may bring a token
   // that is already (nearly) spent, which no caller may be handed as a success.
   const leftMs = startedAt + token.expiresIn * 1000 - answeredAt;
@@ -198,16 +205,17 @@ export async function requestToken(grant: TokenGrant, options: GrantOptions): Pr
 }
 
 /**
- * The service's clock against ours, from its `Date`: written between `startedAt` and
- * `answeredAt` and rounded down to the second. A `Date` that the token's own `nbf` (the
- * same service's clock, at issue) contradicts by a minute or more is not the service's
- * clock (a cache, a broken header): no offset then, rather than a wrong one.
+ * The service's clock against our monotonic clock, from its `Date`: written between
+ * `startedMono` and `answeredMono` and rounded down to the second. A `Date` that the
+ * token's own `nbf` (the same service's clock, at issue) contradicts by a minute or
+ * more is not the service's clock (a cache, a broken header): none then, rather than
+ * a wrong one.
  */
-export function measureClockOffset(token: Pick<TokenSet, 'serverDate' | 'claims'>, startedAt: number, answeredAt: number): TokenSet['clockOffset'] {
+export function measureClock(token: Pick<TokenSet, 'serverDate' | 'claims'>, startedMono: number, answeredMono: number): TokenSet['clock'] {
   const { serverDate } = token;
   const { nbf } = token.claims;
   if (serverDate === undefined || (nbf !== undefined && Math.abs(serverDate - nbf * 1000) >= 60_000)) return undefined;
-  return { ms: serverDate + 500 - (startedAt + answeredAt) / 2, precisionMs: 500 + (answeredAt - startedAt) / 2 };
+  return { serverMinusMonoMs: serverDate + 500 - (startedMono + answeredMono) / 2, precisionMs: 500 + (answeredMono - startedMono) / 2 };
 }
 
 /** "0.001", "2.5", "30": a lifetime as the service stated it, short or not. */

@@ -52,7 +52,7 @@ export async function loginWithRetry(readGrant: () => Promise<TokenGrant>, optio
       // The lifetime counts from when the request left, not from when the answer came.
       const startedAt = clocks.now();
       const startedMono = clocks.monotonic();
-      const token = await requestToken(grant, { transport: options.transport, timeoutMs: tryMs, now: clocks.now });
+      const token = await requestToken(grant, { transport: options.transport, timeoutMs: tryMs, now: clocks.now, monotonic: clocks.monotonic });
       return { held: holdToken(token, startedAt, startedMono), grant };
     } catch (error) {
       if (classifyFailure(error) !== 'retry-soon') throw error;
@@ -76,7 +76,7 @@ export function loginOnce(
     const device = typeof hal === 'function' ? await hal() : hal;
     const grant = await loadGrant(config, device, signal);
     const obtainedAt = clocks.now();
-    const token = await requestToken(grant, { transport, timeoutMs: config.timeoutSeconds * 1000, signal, now: clocks.now });
+    const token = await requestToken(grant, { transport, timeoutMs: config.timeoutSeconds * 1000, signal, now: clocks.now, monotonic: clocks.monotonic });
     return { token, obtainedAt };
   };
 }

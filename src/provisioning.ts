@@ -45,7 +45,7 @@ export async function verifyCredentials(
   const startedMono = ctx.clocks.monotonic();
   const token = await requestToken(
     { identityUrl: ctx.config.identityUrl, identity: device.identity, osVersion: device.osVersion, credentials, ...(ctx.config.scope ? { scope: ctx.config.scope } : {}) },
-    { transport: ctx.transport, timeoutMs: ctx.config.timeoutSeconds * 1000, now: ctx.clocks.now, ...(signal ? { signal } : {}) },
+    { transport: ctx.transport, timeoutMs: ctx.config.timeoutSeconds * 1000, now: ctx.clocks.now, monotonic: ctx.clocks.monotonic, ...(signal ? { signal } : {}) },
   );
   return holdToken(token, obtainedAt, startedMono);
 }

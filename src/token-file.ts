@@ -91,7 +91,7 @@ export async function readTokenFile(path: string): Promise<TokenFile | undefined
     obtained_at: f.obtained_at,
     ...(isPrintableWord(f.taxpayer_rin) ? { taxpayer_rin: f.taxpayer_rin } : {}),
     ...(tags ? { taxpayer_tags: tags, taxpayer_b2c: hasB2c(tags) as boolean } : {}),
-    ...(number(f.clock_offset_seconds) && number(f.clock_offset_precision_seconds)
+    ...(number(f.clock_offset_seconds) && number(f.clock_offset_precision_seconds) && (f.clock_offset_precision_seconds as number) > 0
       ? { clock_offset_seconds: f.clock_offset_seconds as number, clock_offset_precision_seconds: f.clock_offset_precision_seconds as number }
       : {}),
   };

@@ -28,17 +28,17 @@ export interface HeldToken {
  * header's own precision), so a reader that trusts `expires_at` to the end never
  * sends a token the API refuses, whatever the two clocks say.
  */
-export function holdToken(token: TokenSet, obtainedAt: number, startedMono: number, wallMinusMono = obtainedAt - startedMono): HeldToken {
+export function holdToken(token: TokenSet, obtainedAt: number, startedMono: number): HeldToken {
   let expiresAtMono = startedMono + token.expiresIn * 1000;
   const { exp } = token.claims;
   if (exp !== undefined && token.serverDate !== undefined) expiresAtMono = Math.min(expiresAtMono, startedMono + (exp * 1000 - token.serverDate) - 1000);
-  const offset = token.clockOffset;
+  const { clock } = token;
   return {
     token,
     obtainedAt,
     obtainedAtMono: startedMono,
     expiresAtMono,
-    ...(offset ? { serverMinusMonoMs: offset.ms + wallMinusMono, clockPrecisionMs: offset.precisionMs } : {}),
+    ...(clock ? { serverMinusMonoMs: clock.serverMinusMonoMs, clockPrecisionMs: clock.precisionMs } : {}),
   };
 }
 
@@ -50,7 +50,7 @@ export interface ClockOffset {
   precisionSeconds: number;
 }
 
-export function clockOffsetAt(held: HeldToken, now: number, monotonic: number): ClockOffset | undefined {
+export function clockOffsetAt(held: Pick<HeldToken, 'serverMinusMonoMs' | 'clockPrecisionMs'>, now: number, monotonic: number): ClockOffset | undefined {
   if (held.serverMinusMonoMs === undefined || held.clockPrecisionMs === undefined) return undefined;
   // Rounding to the tenth adds up to 50 ms, counted in the precision.
   return { seconds: Math.round((monotonic + held.serverMinusMonoMs - now) / 100) / 10 || 0, precisionSeconds: Math.ceil((held.clockPrecisionMs + 50) / 100) / 10 };
@@ -83,7 +83,7 @@ export interface ManagerState {
     /** Whether the taxpayer may submit receipts (holds the B2C tag); null when the token does not list tags. */
     b2c: boolean | null;
   };
-  /** The service's clock offset, measured at the last login whose answer had a `Date`. */
+  /** The service's clock offset, measured at the last login whose answer had a usable `Date` (none after a forward jump of the wall clock, until the next). */
   clockOffset?: ClockOffset;
   /** The last failure, until a login succeeds. */
   lastError?: { code: string; message: string; at: number };
@@ -128,6 +128,9 @@ export interface TokenManager {
   close(): Promise<void>;
 }
 
+/** A step of the wall clock against the monotonic one past this is acted on (the token file rewritten). */
+const CLOCK_STEP_MS = 100;
+
 /** How soon after a failed login a caller may ask for the next one itself, while no valid token is held. */
 export const ON_DEMAND_GAP_MS = 2000;
 
@@ -144,6 +147,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   const { clocks, log } = options;
   const keepAlive = options.keepAlive ?? false;
   let held: HeldToken | undefined;
+  /** Where the last usable measurement of the service's clock is kept. */
+  let clock: Pick<HeldToken, 'serverMinusMonoMs' | 'clockPrecisionMs'> | undefined;
   let inflight: Promise<HeldToken> | undefined;
   let lastError: EreceiptError | Error | undefined;
   let lastErrorAt = 0;
@@ -165,7 +170,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   function state(): ManagerState {
     const toWall = (mono: number) => clocks.now() + (mono - clocks.monotonic());
-    const offset = held && clockOffsetAt(held, clocks.now(), clocks.monotonic());
+    const offset = clock && clockOffsetAt(clock, clocks.now(), clocks.monotonic());
     return {
       ...(held ? { token: tokenState(held, toWall) } : {}),
       ...(offset ? { clockOffset: offset } : {}),
@@ -214,8 +219,9 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         const { token, obtainedAt } = await options.login(abort.signal);
         if (closed) throw closedError();
         const lifetimeMs = token.expiresIn * 1000;
-        // The lifetime counts from before the HAL read; the clock offset against the wall clock as it is now.
-        held = holdToken(token, obtainedAt, startedMono, clocks.now() - clocks.monotonic());
+        held = holdToken(token, obtainedAt, startedMono);
+        // The last measurement of the service's clock outlives its token (a forced renewal, an outage).
+        if (held.serverMinusMonoMs !== undefined) clock = held;
         if (failures > 0) log.info(`token renewed after ${failures} failed ${failures === 1 ? 'try' : 'tries'}`);
         failures = 0;
         rejected = false;
@@ -283,19 +289,29 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     return since >= ON_DEMAND_GAP_MS && (asked === undefined || since >= asked);
   }
 
+  const rewrite = (h: HeldToken) => Promise.resolve(options.onClockJump?.(h)).catch((error: unknown) => log.error((error as Error).message));
+
   function checkClock(): void {
     const offset = clocks.now() - clocks.monotonic();
     const moved = offset - wallOffset;
-    if (Math.abs(moved) > 2000) {
+    // The two clocks move together but for steps: even a small one changes expires_at
+    // and the clock offset a reader dates receipts by. Only the large ones are logged.
+    if (Math.abs(moved) > CLOCK_STEP_MS) {
       wallOffset = offset;
       if (moved > 60_000 && held) {
         // Forward: NTP, or a resume from suspend, during which the monotonic clock
-        // stood still while the token aged. Which one cannot be told, so renew now.
+        // stood still while the token aged. Which one cannot be told, so renew now;
+        // meanwhile the file keeps its expiry as written (as if the token had aged by
+        // the jump) and loses the service's clock, which is wrong in one case or the other.
         log.info(`the wall clock moved ${Math.round(moved / 1000)} s forward; renewing the token to be safe`);
+        const { serverMinusMonoMs: _dropped, clockPrecisionMs: _precision, ...rest } = held;
+        held = rest;
+        clock = undefined;
+        void rewrite({ ...rest, expiresAtMono: rest.expiresAtMono - moved });
         login().catch(() => {});
       } else {
-        log.info(`the wall clock moved by ${Math.round(moved / 1000)} s; token expiry recomputed from the monotonic clock`);
-        if (held) Promise.resolve(options.onClockJump?.(held)).catch((error: unknown) => log.error((error as Error).message));
+        if (Math.abs(moved) > 2000) log.info(`the wall clock moved by ${Math.round(moved / 1000)} s; token expiry recomputed from the monotonic clock`);
+        if (held) void rewrite(held);
         void notify();
       }
     }

@@ -98,10 +98,12 @@ export function createTokenSink(options: TokenSinkOptions): TokenSink {
         log.warn(`the local clock is ${Math.round(Math.abs(offset.seconds))} s ${offset.seconds > 0 ? 'behind' : 'ahead of'} the identity service's: check NTP`);
       }
       if ('error' in written) throw written.error;
-      const success: ServiceState = {
+      // Without a usable Date this time, an older measurement is not kept beside a newer token.
+      const success = {
         last_success_at: new Date(clocks.now()).toISOString(),
-        ...(offset ? { clock_offset_seconds: offset.seconds, clock_offset_precision_seconds: offset.precisionSeconds } : {}),
-      };
+        clock_offset_seconds: offset?.seconds,
+        clock_offset_precision_seconds: offset?.precisionSeconds,
+      } as ServiceState;
       await noted(() => recordState(options.tokenFile(), success, { error: true }));
       return written.file;
     },

@@ -22,9 +22,11 @@ function compile(source: string): { status: number | null; output: string } {
   return { status: r.status, output: r.stdout + r.stderr };
 }
 
-it('a POS application using the API as documented type-checks against dist/index.d.ts', () => {
+// One compile for the right uses and one for the wrong ones: each tsc run costs seconds.
+it('a POS application, and its tests on the simulator, type-check against dist/index.d.ts and dist/identity-sim.d.ts', () => {
   const r = compile(`
 import { createTokenManager, isTransient, type ClockOffset, type EreceiptError, type Logger, type PosTokenManager } from 'DIST';
+import { startIdentitySim, type SimReceiptFault, type SimReceiptRecord } from 'SIM';
 const log: Logger = { error: console.error, warn: console.warn, info: () => {} };
 const auth: PosTokenManager = createTokenManager('/etc/ereceipt-auth/config.json', { log });
 async function submit(receipts: unknown[]): Promise<number> {
@@ -42,25 +44,7 @@ async function submit(receipts: unknown[]): Promise<number> {
   return res.status;
 }
 submit([]).catch((error: EreceiptError) => (isTransient(error) ? 'later' : error.code)).finally(() => auth.close());
-`);
-  expect(r).toEqual({ status: 0, output: '' });
-}, 30_000);
 
-it('a wrong use is refused: the types are not any', () => {
-  const r = compile(`
-import { createTokenManager } from 'DIST';
-const auth = createTokenManager('/etc/ereceipt-auth/config.json');
-const n: number = auth.getToken();
-auth.forceRefresh(42);
-`);
-  expect(r.status).not.toBe(0);
-  expect(r.output).toMatch(/Type 'Promise<string>' is not assignable to type 'number'/);
-  expect(r.output).toMatch(/Argument of type 'number' is not assignable to parameter of type 'string'/);
-}, 30_000);
-
-it('an application\'s tests drive the simulator through dist/identity-sim.d.ts', () => {
-  const r = compile(`
-import { startIdentitySim, type SimReceiptFault, type SimReceiptRecord } from 'SIM';
 const throttled: SimReceiptFault = { status: 429, retryAfter: '2' };
 async function test(): Promise<number> {
   const sim = await startIdentitySim({
@@ -78,9 +62,19 @@ async function test(): Promise<number> {
 void test();
 `);
   expect(r).toEqual({ status: 0, output: '' });
-  const wrong = compile(`
+}, 30_000);
+
+it('wrong uses are refused: the types are not any', () => {
+  const r = compile(`
+import { createTokenManager } from 'DIST';
 import { startIdentitySim } from 'SIM';
+const auth = createTokenManager('/etc/ereceipt-auth/config.json');
+const n: number = auth.getToken();
+auth.forceRefresh(42);
 void startIdentitySim({ terminals: [], receipts: { throttleRate: 'often' } });
 `);
-  expect(wrong.output).toMatch(/Type 'string' is not assignable to type 'number'/);
+  expect(r.status).not.toBe(0);
+  expect(r.output).toMatch(/Type 'Promise<string>' is not assignable to type 'number'/);
+  expect(r.output).toMatch(/Argument of type 'number' is not assignable to parameter of type 'string'/);
+  expect(r.output).toMatch(/app\.ts\(7,[0-9]+\): error TS2322: Type 'string' is not assignable to type 'number'/);
 }, 30_000);

@@ -197,6 +197,26 @@ describe('the control endpoint /_sim/control', () => {
     expect(state.json()).toMatchObject({ tokenRequests: 4, receipts: { submissions: 3, byStatus: { 202: 1, 401: 1, 429: 1 } } });
   });
 
+  it('stays up whatever a POST asks: header values that cannot be sent, a redirect with nowhere to go, a body that is not text', async () => {
+    const sim = await start({ control: true });
+    const control = (body: unknown) => call(`${sim.url}/_sim/control`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    for (const fault of [{ kind: 'redirect' }, { kind: 'status', status: 503, retryAfter: 'a\nb' }, { kind: 'status', status: 503, body: 5 }, { kind: 'status', status: 200, contentType: 'x\r\ny: z' }, { kind: 'delay', ms: 1e12 }]) {
+      const res = await control({ faults: [fault] });
+      expect([res.status, fault]).toEqual([400, fault]);
+    }
+    expect((await control({ faults: [{ kind: 'status', status: 503, retryAfter: 'soon, maybe' }] })).status).toBe(200);
+    const odd = await call(`${sim.url}/connect/token`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
+    expect([odd.status, odd.headers.get('retry-after')]).toEqual([503, 'soon, maybe']);
+    expect((await token(sim)).length).toBeGreaterThan(100);
+  });
+
+  it('takes only application/json, so a web page cannot post to it unasked', async () => {
+    const sim = await start({ control: true });
+    const form = await call(`${sim.url}/_sim/control`, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '{"lifetimeSeconds":5}' });
+    expect(form.status).toBe(415);
+    expect((await call(`${sim.url}/_sim/control`, { method: 'GET' })).json()).toMatchObject({ lifetimeSeconds: 3600 });
+  });
+
   it.each([
     ['not JSON', 'lifetime=5', /not JSON/],
     ['an unknown key', { lifetimeSeconds: 5, reboot: true }, /reboot is not something the control endpoint sets/],

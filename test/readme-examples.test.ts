@@ -125,7 +125,7 @@ describe('way 1: reading the token file', () => {
 describe('way 2: ereceipt-auth token', () => {
   it('js', runsTheCommand('js', 'console.log(authorization);'));
   needs('python3')('python', runsTheCommand('python', 'print(authorization)'));
-  needs('wget')('sh: the token, and the receipts it posts with it are accepted', async () => {
+  needs('curl')('sh: the token, and the receipts it posts with it are accepted', async () => {
     const before = sim.receipts.length;
     await runsTheCommand('sh', 'echo; echo "Bearer $token"')();
     expect(sim.receipts.slice(before).map((r) => r.status)).toEqual([202, 202]);
@@ -136,7 +136,10 @@ describe('way 3: the in-process API', () => {
   it('js: the receipts are posted with a valid token and accepted', async () => {
     const code = localized(pick(3, 'js'));
     const before = sim.receipts.length;
-    const result = await runners['js']!(`const apiBaseUrl = ${JSON.stringify(sim.url)}; const receipts = [{ header: { uuid: 'readme-3' } }];\n${code}`, 'console.log(res.status);');
+    // As a CommonJS module, as written, then called.
+    const script = join(dir, 'way3.js');
+    writeFileSync(script, `const apiBaseUrl = ${JSON.stringify(sim.url)};\n${code}\nsubmit([{ header: { uuid: 'readme-3' } }]).then(async (res) => { console.log(res.status); await auth.close(); });\n`);
+    const result = await run(process.execPath, [script]);
     expect(result).toMatchObject({ status: 0, stdout: '202\n' });
     expect(sim.receipts.slice(before).map((r) => r.status)).toEqual([202]);
   });

@@ -9,7 +9,7 @@ import { provisionedIn } from './helpers/provisioned';
 import { useTempDir } from './helpers/temp-dir';
 import { expectValidTokenFile, tokenFileProblems, tokenFileProblemsIn } from './helpers/token-file-schema';
 import { systemClocks } from '../src/clock';
-import { measureClockOffset, requestToken, type TokenSet } from '../src/identity-client';
+import { measureClock, requestToken, type TokenSet } from '../src/identity-client';
 import { Secret } from '../src/secret';
 import { tokenFileFromHeld } from '../src/token-file';
 import { clockOffsetAt, holdToken } from '../src/token-manager';
@@ -140,33 +140,36 @@ describe('what the POS application needs to issue a receipt: the taxpayer, B2C, 
     for (let i = 0; i < 2000; i++) {
       const trueMs = Math.round((random() - 0.5) * 2_000_000);
       const startedAt = Date.UTC(2026, 11, 7) + Math.round(random() * 86_400_000);
+      // The monotonic clock is the wall clock less some constant.
+      const monoBehind = Math.round(random() * 1e9);
       const rtt = Math.round(random() * 3000);
       // The service writes its Date at some moment of the exchange, in whole seconds of its clock.
       const written = startedAt + random() * rtt;
       const serverDate = Math.floor((written + trueMs) / 1000) * 1000;
-      const offset = measureClockOffset({ serverDate, claims: { nbf: serverDate / 1000 - 1 } }, startedAt, startedAt + rtt) as { ms: number; precisionMs: number };
-      expect(Math.abs(offset.ms - trueMs)).toBeLessThanOrEqual(offset.precisionMs);
-      expect(offset.precisionMs).toBeLessThanOrEqual(500 + rtt / 2);
-      const t: TokenSet = { accessToken: 'eyJhbGciOiJub25lIn0.e30.', tokenType: 'Bearer', expiresIn: 3600, claims: {}, serverDate, clockOffset: offset };
+      const clock = measureClock({ serverDate, claims: { nbf: serverDate / 1000 - 1 } }, startedAt - monoBehind, startedAt - monoBehind + rtt) as { serverMinusMonoMs: number; precisionMs: number };
+      expect(Math.abs(clock.serverMinusMonoMs - monoBehind - trueMs)).toBeLessThanOrEqual(clock.precisionMs);
+      expect(clock.precisionMs).toBeLessThanOrEqual(500 + rtt / 2);
+      const t: TokenSet = { accessToken: 'eyJhbGciOiJub25lIn0.e30.', tokenType: 'Bearer', expiresIn: 3600, claims: {}, serverDate, clock };
       // Held and written later, 5 s on, the wall and monotonic clocks moving together.
-      const shown = clockOffsetAt(holdToken(t, startedAt, 1000), startedAt + 5000, 6000) as { seconds: number; precisionSeconds: number };
+      const shown = clockOffsetAt(holdToken(t, startedAt, startedAt - monoBehind), startedAt + 5000, startedAt - monoBehind + 5000) as { seconds: number; precisionSeconds: number };
       expect(Math.abs(shown.seconds * 1000 - trueMs)).toBeLessThanOrEqual(shown.precisionSeconds * 1000 + 1e-6);
     }
   });
 
   it('a Date that the token\'s own nbf contradicts by a minute is not the service\'s clock: no offset rather than a wrong one', () => {
     const serverDate = Date.UTC(2026, 11, 7, 10);
-    expect(measureClockOffset({ serverDate, claims: { nbf: serverDate / 1000 - 59 } }, serverDate, serverDate + 10)).toBeDefined();
-    expect(measureClockOffset({ serverDate, claims: { nbf: serverDate / 1000 - 60 } }, serverDate, serverDate + 10)).toBeUndefined();
+    expect(measureClock({ serverDate, claims: { nbf: serverDate / 1000 - 59 } }, 1000, 1010)).toBeDefined();
+    expect(measureClock({ serverDate, claims: { nbf: serverDate / 1000 - 60 } }, 1000, 1010)).toBeUndefined();
     // "Date: 1" parses as 2001: a token issued now contradicts it.
-    expect(measureClockOffset({ serverDate: Date.parse('1'), claims: { nbf: serverDate / 1000 } }, serverDate, serverDate + 10)).toBeUndefined();
+    expect(measureClock({ serverDate: Date.parse('1'), claims: { nbf: serverDate / 1000 } }, 1000, 1010)).toBeUndefined();
     // Without nbf there is nothing to check it against.
-    expect(measureClockOffset({ serverDate, claims: {} }, serverDate, serverDate + 10)).toEqual({ ms: 495, precisionMs: 505 });
+    expect(measureClock({ serverDate, claims: {} }, 1000, 1010)).toEqual({ serverMinusMonoMs: serverDate + 500 - 1005, precisionMs: 505 });
   });
 
   it('after the wall clock jumps, a rewritten file states the offset against the new wall clock', () => {
     const now = Date.UTC(2026, 11, 7, 10, 0, 0);
-    const t: TokenSet = { accessToken: 'eyJhbGciOiJub25lIn0.e30.', tokenType: 'Bearer', expiresIn: 3600, claims: {}, serverDate: now + 5000, clockOffset: { ms: 5500, precisionMs: 510 } };
+    // Measured at monotonic 1,000 ms, when the wall clock read `now`: the service 5.5 s ahead.
+    const t: TokenSet = { accessToken: 'eyJhbGciOiJub25lIn0.e30.', tokenType: 'Bearer', expiresIn: 3600, claims: {}, serverDate: now + 5000, clock: { serverMinusMonoMs: now + 5500 - 1000, precisionMs: 510 } };
     const held = holdToken(t, now, 1_000);
     expect(tokenFileFromHeld(held, now, 1_000)).toMatchObject({ clock_offset_seconds: 5.5, clock_offset_precision_seconds: 0.6 });
     // 30 s later NTP has set the local clock 60 s forward: the service is now 54.5 s behind it.

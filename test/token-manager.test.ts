@@ -275,6 +275,76 @@ describe('failures', () => {
   });
 });
 
+describe('the service\'s clock through steps of the wall clock (what a POS app dates receipts by)', () => {
+  /** A token whose answer says the service is `aheadMs` ahead of the virtual wall clock, measured with a 100 ms round trip. */
+  const measured = (clock: VirtualClock, aheadMs: number): TokenSet => ({ ...tokenSet(3600), clock: { serverMinusMonoMs: clock.now() + aheadMs - clock.monotonic(), precisionMs: 550 } });
+
+  async function started(login: (clock: VirtualClock) => TokenSet) {
+    const clock = createVirtualClock(Date.UTC(2026, 11, 7));
+    const files: { offset?: number; expiresAt: number }[] = [];
+    const m = createTokenManager({
+      clocks: clock,
+      log: quietLog(),
+      clockCheckMs: 10_000,
+      login: async () => ({ token: login(clock), obtainedAt: clock.now() }),
+      onToken: (held: HeldToken) => void files.push(file(held)),
+      onClockJump: (held: HeldToken) => void files.push(file(held)),
+    });
+    const file = (held: HeldToken) => {
+      const f = tokenFileFromHeld(held, clock.now(), clock.monotonic());
+      return { ...(f.clock_offset_seconds === undefined ? {} : { offset: f.clock_offset_seconds }), expiresAt: Date.parse(f.expires_at) };
+    };
+    m.start();
+    await clock.advance(0);
+    return { clock, m, files };
+  }
+
+  it('a step back of 1.5 s (under the old 2 s threshold) rewrites the file: the offset follows, so no receipt lands in the service\'s future', async () => {
+    const { clock, m, files } = await started((c) => measured(c, 3_000));
+    expect(files.at(-1)?.offset).toBe(3);
+    clock.jumpWall(-1_500);
+    await clock.advance(10_000);
+    expect(files.at(-1)?.offset).toBe(4.5);
+    expect(m.state().clockOffset?.seconds).toBe(4.5);
+    await m.close();
+  });
+
+  it('a step forward past a minute: the file loses the offset and keeps its expiry until the renewal brings both back', async () => {
+    let down = false;
+    const { clock, m, files } = await started((c) => {
+      if (down) throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'identity service is unreachable');
+      return measured(c, 3_000);
+    });
+    const before = files.at(-1);
+    down = true;
+    // A terminal without an RTC, set by NTP: or a resume from suspend. Which one cannot be told.
+    clock.jumpWall(56 * 365 * 24 * HOUR);
+    await clock.advance(10_000);
+    expect(files.at(-1)).toEqual({ expiresAt: before?.expiresAt });
+    expect(m.state().clockOffset).toBeUndefined();
+    down = false;
+    await clock.advance(60_000);
+    expect(files.at(-1)?.offset).toBe(3);
+    expect(files.at(-1)?.expiresAt).toBeGreaterThan(clock.now() + 3500_000);
+    await m.close();
+  });
+
+  it('the measurement outlives its token: state().clockOffset stays through a forced renewal and an outage after it', async () => {
+    let down = false;
+    const { clock, m } = await started((c) => {
+      if (down) throw new EreceiptError('ERR_SERVICE_UNAVAILABLE', 'identity service is unreachable');
+      return measured(c, -2_000);
+    });
+    const stale = await m.getToken();
+    down = true;
+    await expect(m.forceRefresh(stale)).rejects.toMatchObject({ code: 'ERR_SERVICE_UNAVAILABLE' });
+    expect(m.state().token).toBeUndefined();
+    expect(m.state().clockOffset).toEqual({ seconds: -2, precisionSeconds: 0.6 });
+    await clock.advance(0);
+    await m.close();
+  });
+});
+
 describe('a simulated day', () => {
   it.each([1, 2, 3])('keeps a valid token through outages, throttling, slow answers and wall-clock jumps (seed %i)', async (seed) => {
     const clock = createVirtualClock(Date.UTC(2026, 10, 28), seededRandom(seed));
@@ -296,7 +366,7 @@ describe('a simulated day', () => {
     let failed = 0;
     /** The monotonic time each successful login's request left: its token lasts 3600 s from there. */
     const loginStarts: number[] = [];
-    const written: { wall: number; expiresAt: number; mono: number; expMono: number }[] = [];
+    const written: { wall: number; expiresAt: number; mono: number; expMono: number; jump: boolean }[] = [];
     const m = createTokenManager({
       clocks: clock,
       log: quietLog(),
@@ -318,12 +388,12 @@ describe('a simulated day', () => {
         return { token: tokenSet(3600), obtainedAt };
       },
       onToken: (held: HeldToken) => write(held),
-      onClockJump: (held: HeldToken) => write(held),
+      onClockJump: (held: HeldToken) => write(held, true),
     });
     // What `run` writes: the product's own conversion of the held token into the token file.
-    function write(held: HeldToken): void {
+    function write(held: HeldToken, jump = false): void {
       const file = tokenFileFromHeld(held, clock.now(), clock.monotonic());
-      written.push({ wall: clock.now(), mono: clock.monotonic(), expMono: held.expiresAtMono, expiresAt: Date.parse(file.expires_at) });
+      written.push({ wall: clock.now(), mono: clock.monotonic(), expMono: held.expiresAtMono, expiresAt: Date.parse(file.expires_at), jump });
     }
     m.start();
 
@@ -368,11 +438,15 @@ describe('a simulated day', () => {
     // And what the manager held is what the service granted: 3600 s from when a request left
     // (not from when a slow answer arrived), never more.
     expect(written.length).toBeGreaterThanOrEqual(successes);
-    for (const w of written) expect(loginStarts.map((s) => s + 3600_000)).toContain(w.expMono);
-    // Forward two years: renewed at once (it cannot be told from a resume after suspend).
+    // Forward two years: it cannot be told from a resume after suspend, so the file is
+    // first rewritten with its expiry as it was (the token may have aged by the jump),
+    // then the token renewed at once.
     const afterForward = written.filter((w) => w.mono >= at(18) && w.mono < at(18, 1));
-    expect(afterForward.length).toBeGreaterThanOrEqual(1);
-    expect(afterForward[0]?.expiresAt).toBeGreaterThan(Date.UTC(2028, 0, 1));
+    const beforeForward = written.filter((w) => w.mono < at(18)).at(-1);
+    expect(afterForward.length).toBeGreaterThanOrEqual(2);
+    expect(afterForward[0]).toMatchObject({ jump: true, expiresAt: beforeForward?.expiresAt });
+    expect(afterForward[1]?.expiresAt).toBeGreaterThan(Date.UTC(2028, 0, 1));
+    for (const w of written) if (w !== afterForward[0]) expect(loginStarts.map((s) => s + 3600_000)).toContain(w.expMono);
     // Back again: the same token, its expiry rewritten in the corrected wall time.
     const afterBack = written.filter((w) => w.mono >= at(20) && w.mono < at(20, 1));
     expect(afterBack.length).toBeGreaterThanOrEqual(1);

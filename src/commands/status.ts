@@ -142,8 +142,8 @@ async function collect(ctx: CommandContext, trace: boolean): Promise<StatusRepor
   const state = await readState(config.tokenFile);
   if (state.last_success_at) report.lastSuccessAt = state.last_success_at;
   if (state.last_error) report.lastError = { ...state.last_error, message: redact(state.last_error.message) };
-  // The token file's offset was written with its token; the state file's is from the last login.
-  const clock = file?.clock_offset_seconds === undefined ? state : file;
+  // The token file's offset was written with its token (none: none known); without a token file, the last login's.
+  const clock = file ?? state;
   if (typeof clock.clock_offset_seconds === 'number') report.clockOffsetSeconds = clock.clock_offset_seconds;
   if (typeof clock.clock_offset_precision_seconds === 'number') report.clockOffsetPrecisionSeconds = clock.clock_offset_precision_seconds;
   // The lock names the live service for sure (pid and start time); the state file says what the last one did.

@@ -1,5 +1,5 @@
-// The simulator as its own process (`node build/identity-sim.js`), for the demo,
-// the benchmarks and manual runs.
+// The simulator as its own process (`node dist/identity-sim.js`), for the soaks, an
+// integrator's tests in another language, and manual runs.
 import { readFile } from 'node:fs/promises';
 import { isRecord } from './tokens';
 import { startIdentitySim } from './server';

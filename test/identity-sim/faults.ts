@@ -11,25 +11,37 @@ export function checkLifetime(seconds: number, what: string): void {
   if (!Number.isFinite(seconds) || seconds < 0) throw new RangeError(`${what} must be a number of seconds, 0 or more`);
 }
 
+/** A value that can go into a header as it is: printable, one line (any text, so a test can send a malformed Retry-After). */
+const headerSafe = (value: unknown): boolean => typeof value === 'string' && /^[\t\x20-\x7e]{0,1000}$/.test(value);
+
+/** Checks a fault whole, as it may come from JSON: a fault that passes cannot make the server throw. */
 export function checkFault(fault: SimFault): void {
   switch (fault.kind) {
     case 'status':
       if (!Number.isInteger(fault.status) || fault.status < 200 || fault.status > 599) {
         throw new RangeError('a status fault needs a status from 200 to 599');
       }
+      if (fault.retryAfter !== undefined && !headerSafe(fault.retryAfter)) throw new RangeError('a status fault\'s retryAfter must be one printable line');
+      if (fault.contentType !== undefined && !headerSafe(fault.contentType)) throw new RangeError('a status fault\'s contentType must be one printable line');
+      if (fault.body !== undefined && typeof fault.body !== 'string') throw new RangeError('a status fault\'s body must be a string');
       return;
     case 'delay':
-      if (!Number.isFinite(fault.ms) || fault.ms < 0) throw new RangeError('a delay fault needs ms of 0 or more');
+      // Past 2^31-1 ms Node's timers fire at once.
+      if (!Number.isFinite(fault.ms) || fault.ms < 0 || fault.ms > 2 ** 31 - 1) throw new RangeError('a delay fault needs ms from 0 to 2147483647');
       return;
     case 'huge':
-      if (fault.bytes !== undefined && (!Number.isInteger(fault.bytes) || fault.bytes < 0)) {
-        throw new RangeError('a huge fault needs bytes of 0 or more');
+      if (fault.bytes !== undefined && (!Number.isInteger(fault.bytes) || fault.bytes < 0 || fault.bytes > 2 ** 30)) {
+        throw new RangeError('a huge fault needs bytes from 0 to 1 GiB');
       }
+      return;
+    case 'redirect':
+      if (!headerSafe(fault.location) || fault.location === '') throw new RangeError('a redirect fault needs a location, one printable line');
       return;
     case 'drop':
     case 'garbage':
-    case 'redirect':
       return;
+    default:
+      throw new RangeError('a fault needs a kind: status, delay, drop, garbage, redirect or huge');
   }
 }
 

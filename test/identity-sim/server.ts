@@ -14,6 +14,8 @@ import { generateSigningKey, mintAccessToken, rsaJwk } from './tokens';
 import type { IdentitySim, IdentitySimOptions, SimFault, SimReceiptRecord, SimRequestRecord, SimTerminal } from './types';
 
 const TOKEN_PATH = '/connect/token';
+/** How many of the latest submissions keep their body and token in `receipts`. */
+const RECEIPT_BODIES_KEPT = 1000;
 const DISCOVERY_PATH = '/.well-known/openid-configuration';
 const JWKS_PATH = '/.well-known/openid-configuration/jwks';
 
@@ -37,8 +39,8 @@ function formatHost(host: string): string {
  * Starts a local simulator of the eReceipt identity service (IdentityServer) with
  * the ETA's `POST /connect/token`, its discovery document and its JWKS.
  *
- * Every response carries a `Date` header from `options.now`. Tokens are EdDSA JWTs
- * signed by a key pair made at start; check them with {@link verifySimToken}.
+ * Every response carries a `Date` header from `options.now`. Tokens are RS256 JWTs
+ * (see tokens.ts); check them with {@link verifySimToken}.
  */
 export async function startIdentitySim(options: IdentitySimOptions): Promise<IdentitySim> {
   const now = options.now ?? Date.now;
@@ -239,6 +241,12 @@ export async function startIdentitySim(options: IdentitySimOptions): Promise<Ide
   const handleReceipts = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const record: SimReceiptRecord = { at: now(), status: 0, body: Buffer.alloc(0) };
     receiptRecords.push(record);
+    // A simulator that runs for days keeps every record, but only the latest bodies and tokens.
+    const old = receiptRecords[receiptRecords.length - 1 - RECEIPT_BODIES_KEPT];
+    if (old) {
+      old.body = Buffer.alloc(0);
+      delete old.token;
+    }
     const body = await readBody(req, RECEIPTS_BODY_LIMIT);
     record.body = body.bytes;
     let answer;
@@ -308,12 +316,21 @@ export async function startIdentitySim(options: IdentitySimOptions): Promise<Ide
     const path = new URL(req.url ?? '/', 'http://sim').pathname;
     // IdentityServer's endpoint router compares paths ignoring case.
     const route = path.toLowerCase();
+    // Whatever a handler meets, the simulator answers 500 and stays up.
+    const failed = (): void => {
+      if (!res.headersSent) send(res, 500, {});
+      else res.destroy();
+    };
     if (route === TOKEN_PATH) {
-      void handleToken(req, res, path);
+      handleToken(req, res, path).catch(failed);
     } else if (route === RECEIPTS_PATH) {
-      void handleReceipts(req, res);
+      handleReceipts(req, res).catch(failed);
     } else if (route === CONTROL_PATH && options.control) {
-      void handleControl(req, res);
+      // JSON only: a web page can post a form here, but not JSON without asking first.
+      if (req.method === 'POST' && !/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+        req.resume();
+        sendJson(res, 415, { error: 'the control endpoint takes application/json' });
+      } else handleControl(req, res).catch(failed);
     } else if (route === DISCOVERY_PATH) {
       handleMetadata(req, res, {
         issuer: url,

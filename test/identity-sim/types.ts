@@ -100,11 +100,11 @@ export interface SimReceiptRecord {
   status: number;
   /** Why it was refused (401, 403, 400, a fault), if it was. */
   error?: string;
-  /** The bearer token presented, if any. */
+  /** The bearer token presented, if any (kept for the latest 1,000 submissions). */
   token?: string;
   /** The `jti` of the token presented, when it verified. */
   tokenId?: string;
-  /** The body as received. */
+  /** The body as received (kept for the latest 1,000 submissions; empty before them). */
   body: Buffer;
 }
 

@@ -11,7 +11,9 @@ import { expectValidTokenFile, tokenFileProblems, tokenFileProblemsIn } from './
 import { systemClocks } from '../src/clock';
 import { measureClock, requestToken, type TokenSet } from '../src/identity-client';
 import { Secret } from '../src/secret';
-import { tokenFileFromHeld } from '../src/token-file';
+import { readState, tokenFileFromHeld } from '../src/token-file';
+import { createTokenSink } from '../src/token-sink';
+import { createLogger } from '../src/log';
 import { clockOffsetAt, holdToken } from '../src/token-manager';
 import { createTransport } from '../src/transport';
 
@@ -164,6 +166,24 @@ describe('what the POS application needs to issue a receipt: the taxpayer, B2C, 
     expect(measureClock({ serverDate: Date.parse('1'), claims: { nbf: serverDate / 1000 } }, 1000, 1010)).toBeUndefined();
     // Without nbf there is nothing to check it against.
     expect(measureClock({ serverDate, claims: {} }, 1000, 1010)).toEqual({ serverMinusMonoMs: serverDate + 500 - 1005, precisionMs: 505 });
+  });
+
+  it('a token without a usable Date leaves no older offset behind, in the state file or the token file', async () => {
+    const dir = tempDir();
+    const tokenFile = join(dir, 'run', 'token.json');
+    const sink = createTokenSink({ tokenFile: () => tokenFile, clocks: systemClocks, log: createLogger({ write: () => {} }), retryWrites: false });
+    const now = systemClocks.now();
+    const mono = systemClocks.monotonic();
+    const base: TokenSet = { accessToken: 'eyJhbGciOiJub25lIn0.e30.', tokenType: 'Bearer', expiresIn: 3600, claims: {} };
+    await sink.accept(holdToken({ ...base, clock: { serverMinusMonoMs: now - mono + 1e9, precisionMs: 510 } }, now, mono));
+    expect((await readState(tokenFile)).clock_offset_seconds).toBe(1e6);
+    await sink.accept(holdToken(base, now, mono));
+    await sink.close();
+    const state = await readState(tokenFile);
+    expect(state).toHaveProperty('last_success_at');
+    expect(state).not.toHaveProperty('clock_offset_seconds');
+    expect(state).not.toHaveProperty('clock_offset_precision_seconds');
+    expect(JSON.parse(readFileSync(tokenFile, 'utf8'))).not.toHaveProperty('clock_offset_seconds');
   });
 
   it('after the wall clock jumps, a rewritten file states the offset against the new wall clock', () => {

@@ -21,8 +21,11 @@ export interface TokenSink {
    * resolves with undefined meanwhile (`retryWrites`): the token is never dropped.
    */
   accept(held: HeldToken): Promise<TokenFile | undefined>;
-  /** Writes the held token again (after a wall-clock jump its expires_at is redone). */
-  rewrite(): Promise<void>;
+  /**
+   * Writes the token again after a wall-clock jump, as the manager now holds it (its
+   * expires_at redone; after a long forward jump, its expiry kept and its clock offset dropped).
+   */
+  rewrite(held: HeldToken): Promise<void>;
   /** Notes a failure for `status`. */
   noteFailure(error: unknown): Promise<void>;
   /** Notes what the resident service is doing, for `status`. */
@@ -107,7 +110,8 @@ export function createTokenSink(options: TokenSinkOptions): TokenSink {
       await noted(() => recordState(options.tokenFile(), success, { error: true }));
       return written.file;
     },
-    async rewrite() {
+    async rewrite(held) {
+      latest = held;
       await writeLatest().catch((error: unknown) => log.error((error as Error).message));
     },
     noteFailure(error) {

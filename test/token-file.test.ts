@@ -186,6 +186,26 @@ describe('what the POS application needs to issue a receipt: the taxpayer, B2C, 
     expect(JSON.parse(readFileSync(tokenFile, 'utf8'))).not.toHaveProperty('clock_offset_seconds');
   });
 
+  it('the sink rewrites the token as the manager now holds it: after a long forward jump, the same expiry and no offset', async () => {
+    const dir = tempDir();
+    const tokenFile = join(dir, 'run', 'token.json');
+    const sink = createTokenSink({ tokenFile: () => tokenFile, clocks: systemClocks, log: createLogger({ write: () => {} }), retryWrites: true });
+    const now = systemClocks.now();
+    const mono = systemClocks.monotonic();
+    const base: TokenSet = { accessToken: 'eyJhbGciOiJub25lIn0.e30.', tokenType: 'Bearer', expiresIn: 3600, claims: {} };
+    const held = holdToken({ ...base, clock: { serverMinusMonoMs: now - mono + 2_000, precisionMs: 510 } }, now, mono);
+    await sink.accept(held);
+    const before = JSON.parse(readFileSync(tokenFile, 'utf8')) as Record<string, unknown>;
+    expect(before['clock_offset_seconds']).toBe(2);
+    // What run's manager hands over after the wall clock moved an hour forward (as if just now).
+    const { serverMinusMonoMs: _s, clockPrecisionMs: _p, ...rest } = held;
+    await sink.rewrite({ ...rest, expiresAtMono: rest.expiresAtMono - 3600_000 });
+    await sink.close();
+    const after = JSON.parse(readFileSync(tokenFile, 'utf8')) as Record<string, unknown>;
+    expect(after).not.toHaveProperty('clock_offset_seconds');
+    expect(Date.parse(after['expires_at'] as string)).toBeLessThanOrEqual(Date.parse(before['expires_at'] as string) - 3599_000);
+  });
+
   it('after the wall clock jumps, a rewritten file states the offset against the new wall clock', () => {
     const now = Date.UTC(2026, 11, 7, 10, 0, 0);
     // Measured at monotonic 1,000 ms, when the wall clock read `now`: the service 5.5 s ahead.

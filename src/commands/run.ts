@@ -76,7 +76,7 @@ export async function run(ctx: CommandContext, args: string[]): Promise<void> {
         const until = new Date(clocks.now() + (held.expiresAtMono - clocks.monotonic())).toISOString();
         log.info(written ? `token renewed; valid until ${until}` : `token renewed (valid until ${until}), but not yet in the token file: its write is being retried`);
       },
-      onClockJump: () => sink.rewrite(),
+      onClockJump: (held) => sink.rewrite(held),
       onState: (state) => recordService(state),
     });
     const previous = manager;
